@@ -1,0 +1,321 @@
+"""The ``gridtopo`` command line: thin click wrappers over the library.
+
+Conventions shared by every command:
+
+* ``--db URL`` (or ``$GRIDTOPO_DB``) chooses the database, default ``sqlite:///gridtopo.db``;
+* ``--json`` prints one JSON document on stdout instead of the human summary;
+* exit codes: 0 ok, 1 findings or a failed gate, 2 usage or input error, 3 internal error;
+* errors are one line on stderr; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+
+from gridtopo import __version__
+from gridtopo.db import engine as db_engine
+from gridtopo.db import migrate
+from gridtopo.errors import GridtopoError
+from gridtopo.progress import Progress, progress_reporter
+from gridtopo.status import database_status
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INTERNAL = 3
+
+
+@dataclass
+class Settings:
+    """Options given to the ``gridtopo`` group, passed to every command."""
+
+    db: str | None
+    debug: bool
+
+    def engine(self, *, create: bool = False) -> Engine:
+        """Open the chosen database (creating a new SQLite file only when ``create``)."""
+        return db_engine.open_engine(self.db, create=create)
+
+    def model_engine(self) -> Engine:
+        """Open the chosen database and require its schema to be at the current revision."""
+        engine = self.engine()
+        migrate.require_current(engine)
+        return engine
+
+
+class GridtopoGroup(click.Group):
+    """A click group that turns :class:`GridtopoError` into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GridtopoError as err:
+            if _debug(ctx):
+                raise
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as err:  # a bug: say so plainly, keep the traceback behind --debug
+            if _debug(ctx):
+                raise
+            click.echo(
+                f"Error: internal error {type(err).__name__}: {err} (rerun with --debug for the "
+                "traceback and report it)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _debug(ctx: click.Context) -> bool:
+    settings = ctx.find_object(Settings)
+    return bool(settings and settings.debug) or "--debug" in sys.argv
+
+
+def json_option(func: F) -> F:
+    """Add ``--json`` to a command."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document instead of a summary."
+    )(func)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON, or call ``human`` to print it for a person."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        human(data)
+
+
+@contextmanager
+def command_progress(as_json: bool) -> Iterator[Progress | None]:
+    """A rich progress reporter on an interactive stderr, nothing with ``--json``."""
+    with progress_reporter(enabled=not as_json) as progress:
+        yield progress
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+@click.group(cls=GridtopoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    envvar=db_engine.ENV_VAR,
+    metavar="URL",
+    help=(
+        "Database URL: sqlite:///PATH (SpatiaLite) or postgresql://USER@HOST/DB (PostGIS). "
+        f"Default: ${db_engine.ENV_VAR}, else {db_engine.DEFAULT_URL}."
+    ),
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="gridtopo")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, debug: bool) -> None:
+    """gridtopo: one station-feeder-transformer-customer model from marketing and
+    distribution exports.
+
+    \b
+    Start here:
+      gridtopo generate sources/ --customers 20000   # synthetic exports with known truth
+      gridtopo init                                  # create the database (SpatiaLite)
+      gridtopo info                                  # what the database holds
+
+    Exit codes: 0 ok, 1 findings or failed gate, 2 usage or input error, 3 internal error.
+    """
+    ctx.obj = Settings(db=db, debug=debug)
+
+
+# --------------------------------------------------------------------------- database
+
+
+@main.command()
+@json_option
+@pass_settings
+def init(settings: Settings, as_json: bool) -> None:
+    """Create the database (if missing) and bring its schema to the current revision."""
+    engine = settings.engine(create=True)
+    before = migrate.current_revision(engine)
+    after = migrate.upgrade(engine)
+    result = {
+        "database": _display_url(engine),
+        "backend": engine.dialect.name,
+        "revision_before": before,
+        "revision": after,
+    }
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(
+            f"{r['database']}: schema at revision {r['revision']}"
+            + (" (created)" if r["revision_before"] is None else " (already current)"
+               if r["revision_before"] == r["revision"] else f" (from {r['revision_before']})")
+        ),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations (Alembic) of the chosen database."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@json_option
+@pass_settings
+def db_upgrade(settings: Settings, revision: str, as_json: bool) -> None:
+    """Migrate the schema up to REVISION (default: head)."""
+    engine = settings.engine(create=True)
+    before = migrate.current_revision(engine)
+    after = migrate.upgrade(engine, revision)
+    emit(
+        {"database": _display_url(engine), "revision_before": before, "revision": after},
+        as_json,
+        lambda r: click.echo(f"{r['database']}: {r['revision_before']} -> {r['revision']}"),
+    )
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@pass_settings
+def db_downgrade(settings: Settings, revision: str, yes: bool, as_json: bool) -> None:
+    """Migrate the schema down to REVISION ("base" drops every gridtopo table)."""
+    engine = settings.engine()
+    if not yes and not click.confirm(
+        f"Downgrade {_display_url(engine)} to {revision}? Data in dropped tables is lost",
+        err=True,
+    ):
+        raise click.Abort()
+    before = migrate.current_revision(engine)
+    after = migrate.downgrade(engine, revision)
+    emit(
+        {"database": _display_url(engine), "revision_before": before, "revision": after},
+        as_json,
+        lambda r: click.echo(f"{r['database']}: {r['revision_before']} -> {r['revision']}"),
+    )
+
+
+@db.command("current")
+@json_option
+@pass_settings
+def db_current(settings: Settings, as_json: bool) -> None:
+    """Show the schema revision of the database and the newest one gridtopo knows."""
+    engine = settings.engine()
+    result = {
+        "database": _display_url(engine),
+        "revision": migrate.current_revision(engine),
+        "head": migrate.head_revision(),
+    }
+    emit(
+        result,
+        as_json,
+        lambda r: click.echo(f"{r['database']}: revision {r['revision']} (head {r['head']})"),
+    )
+
+
+@main.command()
+@json_option
+@pass_settings
+def info(settings: Settings, as_json: bool) -> None:
+    """Summarise the database: backend, schema, rows per table, last ingest run."""
+    engine = settings.model_engine()
+    status = database_status(engine)
+    status["database"] = _display_url(engine)
+
+    def human(s: dict[str, Any]) -> None:
+        click.echo(f"{s['database']} ({s['backend']} {s['spatial']}), schema {s['revision']}")
+        width = max(len(name) for name in s["tables"])
+        for name, count in s["tables"].items():
+            click.echo(f"  {name:<{width}}  {count:>12,}")
+        run = s["last_ingest"]
+        click.echo(
+            "  last ingest: "
+            + (f"run {run['id']} {run['status']} at {run['started_at']}" if run else "none yet")
+        )
+
+    emit(status, as_json, human)
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--customers", type=click.IntRange(min=1), default=20_000, show_default=True,
+    help="Number of customer accounts; the network is scaled in Guangdong proportions.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--defects", default="default", show_default=True, metavar="RATES",
+    help='Defect rates: "default", "none", or KIND=RATE,... (see `gridtopo generate --list`).',
+)
+@click.option("--list", "list_defects", is_flag=True, help="List the defect kinds and exit.")
+@click.option("--overwrite", is_flag=True, help="Replace files a previous run wrote in OUTDIR.")
+@json_option
+def generate(
+    outdir: Path,
+    customers: int,
+    seed: int,
+    defects: str,
+    list_defects: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
+    """Write synthetic marketing and distribution exports, with truth, to OUTDIR.
+
+    Marketing files get Chinese headers in GBK, distribution files English headers in UTF-8,
+    exactly as the input contract describes; OUTDIR/truth/ holds the true links and every
+    injected defect. The same seed gives byte-identical files.
+    """
+    from gridtopo import synthetic
+
+    if list_defects:
+        kinds = [
+            {"kind": k.name, "table": k.table, "default_rate": k.default_rate,
+             "description": k.description, "detected_by": k.detected_by}
+            for k in synthetic.DEFECT_KINDS.values()
+        ]
+        emit(kinds, as_json, lambda ks: [
+            click.echo(f"{k['kind']:<36} {k['default_rate']:>7.2%}  {k['description']}")
+            for k in ks
+        ])
+        return
+    try:
+        rates = synthetic.parse_defect_rates(defects)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--defects") from err
+    with command_progress(as_json) as progress:
+        manifest = synthetic.generate(
+            outdir, customers, seed=seed, defects=rates, overwrite=overwrite,
+            progress=progress.update if progress else None,
+        )
+    result = manifest.to_dict()
+
+    def human(m: dict[str, Any]) -> None:
+        click.echo(f"wrote {outdir} in {m['elapsed_seconds']:.1f} s (seed {m['seed']})")
+        for table, count in m["counts"].items():
+            click.echo(f"  {table:<20} {count:>12,}")
+        injected = sum(m["defects_injected"].values())
+        click.echo(f"  defects injected: {injected:,} (truth in {outdir / 'truth'})")
+
+    emit(result, as_json, human)
+
+
+def _display_url(engine: Engine) -> str:
+    """The database URL as a user would write it, without driver name or password."""
+    url = engine.url.set(drivername=engine.url.get_backend_name())
+    return url.render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

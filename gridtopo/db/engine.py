@@ -1,0 +1,160 @@
+"""Open a gridtopo database: URL resolution, spatial extensions, connection settings.
+
+The store is chosen by a SQLAlchemy URL, from ``--db``, else ``GRIDTOPO_DB``, else
+``sqlite:///gridtopo.db`` in the working directory. Two backends are supported:
+
+* ``sqlite:///PATH`` — SQLite with SpatiaLite loaded into every connection (the embedded default);
+* ``postgresql://…`` — PostgreSQL with PostGIS, through psycopg 3.
+
+>>> resolve_url(None, environ={})
+'sqlite:///gridtopo.db'
+>>> backend_of("postgresql://u@h/db")
+'postgresql'
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from geoalchemy2.admin.dialects.sqlite import init_spatialite
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from gridtopo.errors import DatabaseUnavailableError, DatabaseURLError, SpatialExtensionError
+
+DEFAULT_URL = "sqlite:///gridtopo.db"
+ENV_VAR = "GRIDTOPO_DB"
+SPATIALITE_MODULE = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+
+Backend = Literal["sqlite", "postgresql"]
+
+
+def resolve_url(url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Return the database URL to use: the explicit one, else ``$GRIDTOPO_DB``, else the default."""
+    env = os.environ if environ is None else environ
+    return url or env.get(ENV_VAR) or DEFAULT_URL
+
+
+def parse_url(url: str) -> URL:
+    """Parse and normalise ``url``; raise :class:`DatabaseURLError` naming it when unusable.
+
+    ``postgresql://`` and ``postgres://`` are mapped to the psycopg 3 driver.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise DatabaseURLError(
+            f"cannot parse database URL {url!r}: expected sqlite:///PATH or "
+            "postgresql://USER@HOST/DB"
+        ) from err
+    name = parsed.get_backend_name()
+    if name == "postgres":
+        parsed = parsed.set(drivername="postgresql")
+        name = "postgresql"
+    if name == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg2", "postgresql"):
+            raise DatabaseURLError(f"unsupported PostgreSQL driver in {url!r}: use postgresql://")
+        return parsed.set(drivername="postgresql+psycopg")
+    if name == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise DatabaseURLError(
+                f"database URL {url!r} names no file: use sqlite:///PATH (an in-memory database "
+                "would be lost when the command ends)"
+            )
+        return parsed.set(drivername="sqlite+pysqlite")
+    raise DatabaseURLError(
+        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+    )
+
+
+def backend_of(url: str | URL) -> Backend:
+    """``"sqlite"`` or ``"postgresql"`` for a URL gridtopo accepts."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    return "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+
+
+def sqlite_dbapi() -> Any:
+    """The DB-API module to use for SQLite: one that can load SpatiaLite.
+
+    The standard library's ``sqlite3`` is used when the interpreter was built with extension
+    loading; otherwise (e.g. pyenv builds) ``pysqlite3`` from ``pysqlite3-binary``.
+    """
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError as err:  # pragma: no cover - depends on the interpreter build
+        raise SpatialExtensionError(
+            "this Python's sqlite3 cannot load extensions and pysqlite3 is not installed: "
+            "run `make setup` (or pip install pysqlite3-binary)"
+        ) from err
+    return dbapi2
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    """Load SpatiaLite and set per-connection pragmas on every new SQLite connection."""
+    try:
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(SPATIALITE_MODULE)
+        dbapi_conn.enable_load_extension(False)
+    except Exception as err:  # the DB-API raises its own OperationalError class
+        raise SpatialExtensionError(
+            f"cannot load SpatiaLite ({SPATIALITE_MODULE}): {err}; install the Debian package "
+            "libsqlite3-mod-spatialite (`make setup` does) or set SPATIALITE_LIBRARY_PATH"
+        ) from err
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+
+def sqlite_path(url: URL) -> Path:
+    """The file a SQLite URL points at."""
+    assert url.database is not None
+    return Path(url.database)
+
+
+def open_engine(url: str | None = None, *, create: bool = False, echo: bool = False) -> Engine:
+    """Create an :class:`~sqlalchemy.Engine` for a gridtopo database and check it can connect.
+
+    ``create=False`` refuses to create a new SQLite file, so that a mistyped path is reported
+    instead of leaving an empty database behind. Raises :class:`DatabaseURLError`,
+    :class:`DatabaseUnavailableError` or :class:`SpatialExtensionError` with a one-line reason.
+    """
+    raw = resolve_url(url)
+    parsed = parse_url(raw)
+    if backend_of(parsed) == "sqlite":
+        path = sqlite_path(parsed)
+        if not path.parent.exists():
+            raise DatabaseUnavailableError(
+                f"cannot open SQLite database {str(path)!r}: directory {str(path.parent)!r} "
+                "does not exist"
+            )
+        if not create and not path.exists():
+            raise DatabaseUnavailableError(
+                f"no gridtopo database at {str(path)!r}: run `gridtopo init` first, or pass --db"
+            )
+        engine = create_engine(parsed, module=sqlite_dbapi(), echo=echo)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        journal_wal = True
+    else:
+        engine = create_engine(
+            parsed, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10}
+        )
+        journal_wal = False
+    try:
+        with engine.connect() as conn:
+            if journal_wal:
+                conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            conn.execute(text("SELECT 1"))
+    except OperationalError as err:
+        engine.dispose()
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
+        raise DatabaseUnavailableError(
+            f"cannot connect to {parsed.render_as_string(hide_password=True)}: {reason}"
+        ) from err
+    return engine

@@ -1,0 +1,505 @@
+"""The gridtopo data model: one schema for SQLite+SpatiaLite and PostgreSQL+PostGIS.
+
+Three groups of tables:
+
+* **source model** (what the two systems said, after validation): ``stations``, ``feeders``,
+  ``nodes``, ``edges``, ``transformers`` from distribution; ``transformer_areas``,
+  ``customers`` and ``customer_personal`` from marketing. Each row keeps the ingest file and line
+  it came from (``source_file_id``, ``source_line``). Personal data (name, address, phone) lives
+  in ``customer_personal`` so it can be masked, exported or purged separately.
+* **reconciled links** (``links``): the decided station-feeder-transformer-customer chain, each
+  link with the method that decided it, a confidence in [0, 1] and its evidence.
+* **operations**: ingest runs and their files and quarantined rows, steward decisions, audit
+  runs and findings, outage events, snapshots.
+
+Ids from the source systems are text (codes such as ``XL-000123`` or ``0300123456789``).
+Geometries are WGS 84 (SRID 4326) with spatial indexes on both backends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4326
+"""WGS 84; CGCS2000 (EPSG:4490) is treated as equal at the precision of these sources."""
+
+ID = String(64)
+"""Type of a source-system identifier."""
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+LINK_KINDS = ("customer_transformer", "area_transformer", "transformer_feeder", "feeder_station")
+LINK_METHODS = ("source_code", "cross_system_id", "name_match", "spatial_match", "steward")
+EDGE_KINDS = ("line", "cable", "switch", "breaker", "fuse", "recloser")
+SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
+FINDING_STATUSES = ("open", "accepted", "fixed", "waived")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC; every timestamp gridtopo writes is UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention both backends and Alembic share."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SourceRowMixin:
+    """Where a source-model row came from: the ingest file and its 1-based line (header = 1)."""
+
+    source_file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ingest_files.id", ondelete="SET NULL"), index=False
+    )
+    source_line: Mapped[int | None] = mapped_column(Integer)
+
+
+# --------------------------------------------------------------------------- ingest bookkeeping
+
+
+class IngestRun(Base):
+    """One ``gridtopo ingest`` run: who ran it, when, on what, and how it ended."""
+
+    __tablename__ = "ingest_runs"
+    __table_args__ = (CheckConstraint(_in("status", ("running", "succeeded", "failed")), "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    user_name: Mapped[str | None] = mapped_column(String(128))
+    host: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str | None] = mapped_column(Text)
+    gridtopo_version: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None]
+
+    files: Mapped[list[IngestFile]] = relationship(back_populates="run", cascade="all")
+
+
+class IngestFile(Base):
+    """One input file of a run with its checksum and row accounting.
+
+    ``rows_read == rows_loaded + rows_quarantined + rows_merged`` always holds for a finished run.
+    """
+
+    __tablename__ = "ingest_files"
+    __table_args__ = (
+        CheckConstraint(
+            "rows_read = rows_loaded + rows_quarantined + rows_merged", "rows_add_up"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True
+    )
+    table_name: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    file_format: Mapped[str] = mapped_column(String(16))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_loaded: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_merged: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    run: Mapped[IngestRun] = relationship(back_populates="files")
+
+
+class QuarantinedRow(Base):
+    """A source row that could not be loaded, with the rule it broke, kept for the steward."""
+
+    __tablename__ = "quarantined_rows"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True
+    )
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_files.id", ondelete="CASCADE"), index=True
+    )
+    line: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[str | None] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None]
+
+
+# --------------------------------------------------------------------------- distribution side
+
+
+class Station(SourceRowMixin, Base):
+    """A substation (变电站)."""
+
+    __tablename__ = "stations"
+
+    station_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    station_name: Mapped[str | None] = mapped_column(String(255))
+    voltage_kv: Mapped[float | None] = mapped_column(Float)
+    in_service: Mapped[bool] = mapped_column(Boolean, default=True)
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True)
+    )
+
+
+class Feeder(SourceRowMixin, Base):
+    """A 10 kV feeder (馈线), radial from the station breaker at ``source_node``.
+
+    ``station_id`` is the distribution system's own code; it is not a foreign key because
+    orphans are findings to report, not rows to reject.
+    """
+
+    __tablename__ = "feeders"
+
+    feeder_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    feeder_name: Mapped[str | None] = mapped_column(String(255))
+    station_id: Mapped[str | None] = mapped_column(ID, index=True)
+    voltage_kv: Mapped[float | None] = mapped_column(Float)
+    source_node: Mapped[str | None] = mapped_column(ID, index=True)
+    in_service: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Node(Base):
+    """A connectivity node that edges and transformers attach to."""
+
+    __tablename__ = "nodes"
+
+    node_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    feeder_id: Mapped[str | None] = mapped_column(ID, index=True)
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True)
+    )
+
+
+class Edge(SourceRowMixin, Base):
+    """A two-terminal conducting element: line, cable or switching device.
+
+    ``normal_open`` is only meaningful for switching devices; ``in_service`` false takes the
+    element out of the network entirely (it conducts in no switching state).
+    """
+
+    __tablename__ = "edges"
+    __table_args__ = (
+        CheckConstraint(_in("kind", EDGE_KINDS), "kind"),
+        Index("ix_edges_from_node", "from_node"),
+        Index("ix_edges_to_node", "to_node"),
+    )
+
+    edge_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    feeder_id: Mapped[str | None] = mapped_column(ID, index=True)
+    from_node: Mapped[str] = mapped_column(ID)
+    to_node: Mapped[str] = mapped_column(ID)
+    normal_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    in_service: Mapped[bool] = mapped_column(Boolean, default=True)
+    length_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("LINESTRING", srid=SRID, spatial_index=True)
+    )
+
+
+class Transformer(SourceRowMixin, Base):
+    """A distribution transformer (配变) hanging on ``node`` of ``feeder_id``."""
+
+    __tablename__ = "transformers"
+    __table_args__ = (
+        CheckConstraint(_in("status", ("in_service", "retired")), "status"),
+        Index("ix_transformers_node", "node"),
+    )
+
+    transformer_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    transformer_name: Mapped[str | None] = mapped_column(String(255))
+    feeder_id: Mapped[str | None] = mapped_column(ID, index=True)
+    node: Mapped[str | None] = mapped_column(ID)
+    capacity_kva: Mapped[float | None] = mapped_column(Float)
+    marketing_area_code: Mapped[str | None] = mapped_column(ID, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="in_service")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True)
+    )
+
+
+# --------------------------------------------------------------------------- marketing side
+
+
+class TransformerArea(SourceRowMixin, Base):
+    """A transformer area (台区), the marketing system's unit of low-voltage supply."""
+
+    __tablename__ = "transformer_areas"
+
+    area_code: Mapped[str] = mapped_column(ID, primary_key=True)
+    area_name: Mapped[str | None] = mapped_column(String(255))
+    feeder_name: Mapped[str | None] = mapped_column(String(255))
+    station_name: Mapped[str | None] = mapped_column(String(255))
+    capacity_kva: Mapped[float | None] = mapped_column(Float)
+    pms_transformer_id: Mapped[str | None] = mapped_column(ID, index=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Customer(SourceRowMixin, Base):
+    """An electricity account (户号) with its marketing-side view of the chain.
+
+    Names, addresses and phones are in :class:`CustomerPersonal`, never here.
+    """
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint(_in("status", ("active", "closed")), "status"),
+        CheckConstraint("contract_kva IS NULL OR contract_kva >= 0", "contract_kva"),
+    )
+
+    customer_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    area_code: Mapped[str] = mapped_column(ID, index=True)
+    area_name: Mapped[str | None] = mapped_column(String(255))
+    feeder_name: Mapped[str | None] = mapped_column(String(255))
+    station_name: Mapped[str | None] = mapped_column(String(255))
+    meter_id: Mapped[str | None] = mapped_column(ID)
+    phase: Mapped[str | None] = mapped_column(String(3))
+    voltage_class: Mapped[str | None] = mapped_column(String(16))
+    contract_kva: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    geom: Mapped[WKBElement | None] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=True)
+    )
+
+    personal: Mapped[CustomerPersonal | None] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class CustomerPersonal(Base):
+    """Personal data of a customer, kept apart so that it can be masked or withheld."""
+
+    __tablename__ = "customer_personal"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_name: Mapped[str | None] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(String(64))
+
+    customer: Mapped[Customer] = relationship(back_populates="personal")
+
+
+# --------------------------------------------------------------------------- reconciled chain
+
+
+class Link(Base):
+    """One decided link of the chain, with how it was decided and how sure gridtopo is.
+
+    ``kind`` is one of ``customer_transformer``, ``area_transformer``, ``transformer_feeder``,
+    ``feeder_station``; ``from_id`` is the lower entity (e.g. the customer) and ``to_id`` the
+    upper one (e.g. the transformer). An entity has at most one link of each kind; what could not
+    be decided has no link and is reported instead. ``evidence`` names the source rows and the
+    values that decided it, e.g. ``{"rows": ["customers.csv:12"], "via_area": "TQ44..."}``.
+    """
+
+    __tablename__ = "links"
+    __table_args__ = (
+        UniqueConstraint("kind", "from_id"),
+        Index("ix_links_kind_to_id", "kind", "to_id"),
+        CheckConstraint(_in("kind", LINK_KINDS), "kind"),
+        CheckConstraint(_in("method", LINK_METHODS), "method"),
+        CheckConstraint("confidence >= 0 AND confidence <= 1", "confidence"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    from_id: Mapped[str] = mapped_column(ID)
+    to_id: Mapped[str] = mapped_column(ID)
+    method: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any] | None]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id", ondelete="SET NULL"))
+
+
+class StewardDecision(Base):
+    """A data steward's ruling on one link; it overrides every automatic method on every run.
+
+    ``decision`` is the id to link to, or ``none`` to keep the entity unlinked.
+    """
+
+    __tablename__ = "steward_decisions"
+    __table_args__ = (
+        UniqueConstraint("link_kind", "entity_id"),
+        CheckConstraint(_in("link_kind", LINK_KINDS), "link_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    link_kind: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(ID)
+    decision: Mapped[str] = mapped_column(ID)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    origin: Mapped[str | None] = mapped_column(String(255))
+
+
+# --------------------------------------------------------------------------- quality
+
+
+class AuditRun(Base):
+    """One audit of the stored model; its scores feed the scorecard trend."""
+
+    __tablename__ = "audit_runs"
+    __table_args__ = (CheckConstraint(_in("status", ("running", "succeeded", "failed")), "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    ingest_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="SET NULL")
+    )
+    config: Mapped[dict[str, Any] | None]
+    scores: Mapped[dict[str, Any] | None]
+
+
+class Finding(Base):
+    """A quality finding on one entity, worked by stewards through its ``status``.
+
+    ``fingerprint`` (rule + entity) makes a finding the same across audit runs, so its status
+    carries over; a ``fixed`` finding that is found again is reopened.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        CheckConstraint(_in("status", FINDING_STATUSES), "status"),
+        CheckConstraint(_in("severity", ("info", "warning", "error", "critical")), "severity"),
+        Index("ix_findings_rule_status", "rule", "status"),
+        Index("ix_findings_entity", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    dimension: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(ID)
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any] | None]
+    suggested_fix: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    status_note: Mapped[str | None] = mapped_column(Text)
+    status_by: Mapped[str | None] = mapped_column(String(128))
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen_run: Mapped[int | None] = mapped_column(
+        ForeignKey("audit_runs.id", ondelete="SET NULL")
+    )
+    last_seen_run: Mapped[int | None] = mapped_column(
+        ForeignKey("audit_runs.id", ondelete="SET NULL"), index=True
+    )
+
+
+# --------------------------------------------------------------------------- outages
+
+
+class OutageEvent(Base):
+    """A planned (计划停电) or unplanned (故障停电) outage: devices opened over a time span."""
+
+    __tablename__ = "outage_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ("planned", "unplanned")), "kind"),
+        CheckConstraint(_in("status", ("active", "closed")), "status"),
+        Index("ix_outage_events_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expected_end: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    customers_interrupted: Mapped[int | None] = mapped_column(BigInteger)
+    customer_minutes: Mapped[float | None] = mapped_column(Float)
+
+    devices: Mapped[list[OutageDevice]] = relationship(
+        back_populates="event", cascade="all, delete-orphan"
+    )
+
+
+class OutageDevice(Base):
+    """A device (edge) opened by an outage event."""
+
+    __tablename__ = "outage_devices"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("outage_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+
+    event: Mapped[OutageEvent] = relationship(back_populates="devices")
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+class Snapshot(Base):
+    """A recorded state of the model after an ingest run that changed it."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    label: Mapped[str | None] = mapped_column(String(255))
+    counts: Mapped[dict[str, Any] | None]
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+MODEL_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
+"""Every table of the model, in dependency order."""
+
+SOURCE_TABLES: dict[str, type[Base]] = {
+    "stations": Station,
+    "feeders": Feeder,
+    "edges": Edge,
+    "transformers": Transformer,
+    "transformer_areas": TransformerArea,
+    "customers": Customer,
+}
+"""The canonical source tables of ``sources.md`` and the model class each loads into."""
