@@ -12,6 +12,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Connection
 
 from gridtopo.db.engine import open_engine
+from gridtopo.db.migrate import include_object
 from gridtopo.db.models import Base
 
 config = context.config
@@ -23,7 +24,7 @@ def run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,

@@ -73,7 +73,7 @@ class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention both backends and Alembic share."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 - read by SQLAlchemy
 
 
 class SourceRowMixin:

@@ -1,0 +1,143 @@
+"""Fixtures that give every test a real database on both backends.
+
+* ``backend`` is parametrised over ``sqlite`` (a SpatiaLite file under ``tmp_path``) and
+  ``postgresql`` (a throw-away database on the local server, with PostGIS).
+* ``empty_db_url`` is a database with no schema; ``db_url`` one migrated to head (cloned from a
+  per-session template, so each test starts from a clean, current schema cheaply).
+
+PostgreSQL comes from ``$GRIDTOPO_TEST_PG`` (an admin URL, default the local ``postgres``
+superuser). When it cannot be reached the PostgreSQL tests skip, except under ``CI=true``, where
+they fail: CI must exercise both stores.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from gridtopo.db import open_engine, upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "GRIDTOPO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every PostgreSQL-parametrised test ``postgres`` so ``-m 'not postgres'`` works."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgresql":
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the PostgreSQL server, to create and drop test databases."""
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as err:
+        engine.dispose()
+        reason = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {err.orig}"
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run, run `make setup`)")
+        pytest.skip(reason)
+    yield engine
+    engine.dispose()
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _create_pg_database(admin: Engine, template: str | None = None) -> str:
+    name = f"gridtopo_test_{uuid.uuid4().hex[:12]}"
+    clause = f" TEMPLATE {template}" if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}{clause}"))
+    return name
+
+
+def _drop_pg_database(admin: Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store under test: ``sqlite`` or ``postgresql``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a new, empty database (no schema) on ``backend``."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gridtopo.db'}"
+        return
+    admin: Engine = request.getfixturevalue("pg_admin")
+    name = _create_pg_database(admin)
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_pg_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head once per session, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "gridtopo.db"
+    engine = open_engine(f"sqlite:///{path}", create=True)
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin: Engine) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per session, used as CREATE DATABASE template."""
+    name = _create_pg_database(pg_admin)
+    engine = open_engine(_pg_url(name))
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield name
+    finally:
+        _drop_pg_database(pg_admin, name)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a fresh database with the current schema on ``backend``."""
+    if backend == "sqlite":
+        path = tmp_path / "gridtopo.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin: Engine = request.getfixturevalue("pg_admin")
+    name = _create_pg_database(admin, template=request.getfixturevalue("pg_template"))
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_pg_database(admin, name)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An open engine on a fresh, migrated database."""
+    eng = open_engine(db_url)
+    yield eng
+    eng.dispose()
