@@ -311,6 +311,97 @@ def generate(
     emit(result, as_json, human)
 
 
+# --------------------------------------------------------------------------- ingest
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML profile describing exports that the built-in aliases do not cover.")
+@click.option("--decisions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Steward decisions CSV (entity, link, decision); stored, they outlive the run.")
+@click.option("--force", is_flag=True, help="Reload even when the inputs are unchanged.")
+@click.option("--unlinked", "unlinked_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the entities that could not be linked, with the reason, to this CSV.")
+@json_option
+@pass_settings
+def ingest(
+    settings: Settings,
+    source: Path,
+    profile: Path | None,
+    decisions: Path | None,
+    force: bool,
+    unlinked_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Read both systems' exports under SOURCE, reconcile them and load the model.
+
+    Files are found by name (customers.csv, 用户档案.xlsx, edges.gpkg, ...) and headers by
+    their Chinese or English aliases; rows that break a rule are quarantined with the reason,
+    never dropped. The run is atomic: if it fails, the previous model stays as it was.
+    """
+    from gridtopo.ingest.run import ingest as run_ingest
+
+    engine = settings.engine(create=True)
+    migrate.upgrade(engine)
+    with command_progress(as_json) as progress:
+        report = run_ingest(engine, source, profile=profile, decisions=decisions, force=force,
+                            progress=progress.update if progress else None)
+    if unlinked_path is not None and report.unlinked is not None:
+        report.unlinked.write_csv(unlinked_path)
+    emit(report.to_dict(), as_json, _print_ingest)
+
+
+def _print_ingest(r: dict[str, Any]) -> None:
+    click.echo(f"run {r['run_id']}: {r['status']} from {r['source']}")
+    click.echo(f"  {'table':<18} {'file':<40} {'enc':<9} {'read':>10} {'loaded':>10} "
+               f"{'quarant.':>9} {'merged':>7}")
+    for f in r["files"]:
+        click.echo(f"  {f['table']:<18} {Path(f['path']).name:<40} {f['encoding'] or '-':<9} "
+                   f"{f['rows_read']:>10,} {f['rows_loaded']:>10,} {f['rows_quarantined']:>9,} "
+                   f"{f['rows_merged']:>7,}")
+    t = r["totals"]
+    click.echo(f"  {'total':<18} {'':<40} {'':<9} {t['rows_read']:>10,} {t['rows_loaded']:>10,} "
+               f"{t['rows_quarantined']:>9,} {t['rows_merged']:>7,}")
+    for kind, s in r["reconciliation"].items():
+        methods = ", ".join(f"{m} {n:,}" for m, n in s["by_method"].items()) or "none"
+        click.echo(f"  {kind:<21} linked {s['linked']:>10,} ({methods}); "
+                   f"unlinked {s['unlinked']:,}")
+        for reason, n in s["unlinked_by_reason"].items():
+            click.echo(f"      {n:>8,}  {reason}")
+    for warning in r["warnings"]:
+        click.echo(f"  warning: {warning}")
+
+
+# --------------------------------------------------------------------------- export
+
+
+@main.group()
+def export() -> None:
+    """Export the reconciled model."""
+
+
+@export.command("csv")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--personal", is_flag=True, help="Include customers' names, addresses, phones.")
+@click.option("--overwrite", is_flag=True, help="Replace files of an earlier export.")
+@json_option
+@pass_settings
+def export_csv_command(
+    settings: Settings, outdir: Path, personal: bool, overwrite: bool, as_json: bool
+) -> None:
+    """Write the model as CSV into OUTDIR, with customer_links.csv for the whole chain."""
+    from gridtopo.exports.csv import export_csv
+
+    engine = settings.model_engine()
+    with command_progress(as_json) as progress:
+        counts = export_csv(engine, outdir, personal=personal, overwrite=overwrite,
+                            progress=progress.update if progress else None)
+    emit({"outdir": str(outdir), "files": counts}, as_json, lambda r: [
+        click.echo(f"  {name:<24} {n:>12,}") for name, n in r["files"].items()
+    ])
+
+
 def _display_url(engine: Engine) -> str:
     """The database URL as a user would write it, without driver name or password."""
     url = engine.url.set(drivername=engine.url.get_backend_name())

@@ -1,0 +1,177 @@
+"""Replace the stored model with a new one, in the caller's transaction.
+
+The source tables are emptied and refilled in bulk (:mod:`gridtopo.db.bulk`), then the links of
+the reconciliation are written. Spatial indexes are dropped before and rebuilt after the load,
+which is far faster than maintaining them row by row. Everything happens on one connection in
+one transaction, so a failure anywhere leaves the previous model as it was.
+
+Canonical frames map onto tables by column name; besides that:
+
+* ``lon``/``lat`` become the ``geom`` point, an edge's WKT ``geometry`` its ``geom`` line;
+* ``_file`` (index into the run's files) becomes ``source_file_id``, ``_line`` ``source_line``;
+* customers' personal fields go to ``customer_personal``;
+* ``nodes`` are derived: every node an edge, transformer or feeder names, with the one feeder its
+  edges belong to and a position from the edge geometry (else the transformer's position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import polars as pl
+from sqlalchemy import Connection, text
+
+from gridtopo.db.bulk import bulk_insert, point_wkt
+from gridtopo.db.models import Base, CustomerPersonal
+from gridtopo.topology.reconcile import node_feeders
+
+Progress = Callable[[str, int, int], None]
+
+LOAD_ORDER = ("stations", "feeders", "edges", "transformers", "transformer_areas", "customers")
+"""Source tables in the order they are loaded (and emptied in reverse)."""
+DERIVED = ("nodes", "customer_personal", "links")
+SPATIAL = {"stations": "geom", "nodes": "geom", "edges": "geom", "transformers": "geom",
+           "customers": "geom"}
+PERSONAL_FIELDS = ("customer_name", "address", "phone")
+DEFAULTS: dict[str, dict[str, object]] = {
+    "stations": {"in_service": True},
+    "feeders": {"in_service": True},
+    "edges": {"in_service": True, "normal_open": False},
+    "transformers": {"status": "in_service"},
+    "customers": {"status": "active"},
+}
+
+_FIRST_POINT = r"^\s*LINESTRING\s*\(\s*([-+\d.eE]+)\s+([-+\d.eE]+)"
+_LAST_POINT = r"([-+\d.eE]+)\s+([-+\d.eE]+)\s*\)\s*$"
+
+
+def table_frame(name: str, frame: pl.DataFrame, file_ids: Sequence[int]) -> pl.DataFrame:
+    """The rows of canonical table ``name`` shaped as the columns of its database table."""
+    columns = Base.metadata.tables[name].columns.keys()
+    exprs: list[pl.Expr] = []
+    for column in columns:
+        if column == "geom":
+            if "geometry" in frame.columns:
+                exprs.append(pl.col("geometry").alias("geom"))
+            elif {"lon", "lat"} <= set(frame.columns):
+                exprs.append(point_wkt(pl.col("lon"), pl.col("lat")).alias("geom"))
+        elif column == "source_file_id" and "_file" in frame.columns:
+            exprs.append(
+                pl.col("_file").replace_strict(list(range(len(file_ids))), list(file_ids),
+                                               return_dtype=pl.Int64).alias(column)
+            )
+        elif column == "source_line" and "_line" in frame.columns:
+            exprs.append(pl.col("_line").alias(column))
+        elif column in frame.columns:
+            default = DEFAULTS.get(name, {}).get(column)
+            expr = pl.col(column)
+            exprs.append((expr.fill_null(default) if default is not None else expr).alias(column))
+        elif column in DEFAULTS.get(name, {}):
+            exprs.append(pl.lit(DEFAULTS[name][column]).alias(column))
+    return frame.select(exprs)
+
+
+def derive_nodes(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """Connectivity nodes with their feeder and a position, from edges, transformers, feeders."""
+    edges = tables.get("edges", pl.DataFrame(schema={"from_node": pl.Utf8, "to_node": pl.Utf8,
+                                                     "feeder_id": pl.Utf8,
+                                                     "geometry": pl.Utf8}))
+    feeders = tables.get("feeders", pl.DataFrame(schema={"feeder_id": pl.Utf8,
+                                                         "source_node": pl.Utf8}))
+    transformers = tables.get("transformers", pl.DataFrame(
+        schema={"node": pl.Utf8, "lon": pl.Float64, "lat": pl.Float64}))
+    geometry = edges["geometry"] if "geometry" in edges.columns else None
+    ends = edges.select("from_node", "to_node").with_columns(
+        (geometry if geometry is not None else pl.lit(None, pl.Utf8)).alias("g")
+    )
+    positioned = pl.concat([
+        ends.select(pl.col("from_node").alias("node_id"),
+                    pl.col("g").str.extract(_FIRST_POINT, 1).cast(pl.Float64).alias("lon"),
+                    pl.col("g").str.extract(_FIRST_POINT, 2).cast(pl.Float64).alias("lat")),
+        ends.select(pl.col("to_node").alias("node_id"),
+                    pl.col("g").str.extract(_LAST_POINT, 1).cast(pl.Float64).alias("lon"),
+                    pl.col("g").str.extract(_LAST_POINT, 2).cast(pl.Float64).alias("lat")),
+        transformers.select(pl.col("node").alias("node_id"), "lon", "lat"),
+        feeders.select(pl.col("source_node").alias("node_id"),
+                       pl.lit(None, pl.Float64).alias("lon"),
+                       pl.lit(None, pl.Float64).alias("lat")),
+    ]).drop_nulls("node_id")
+    located = positioned.group_by("node_id").agg(
+        pl.col("lon").drop_nulls().first(), pl.col("lat").drop_nulls().first()
+    )
+    owners = node_feeders(edges.select("from_node", "to_node", "feeder_id"),
+                          feeders.select("feeder_id", "source_node"))
+    return located.join(owners.rename({"node": "node_id"}), on="node_id", how="left").select(
+        "node_id", "feeder_id", point_wkt(pl.col("lon"), pl.col("lat")).alias("geom")
+    ).sort("node_id")
+
+
+def _spatial_indexes(conn: Connection, enable: bool) -> None:
+    """Drop (``enable=False``) or build the spatial index of every geometry column."""
+    dialect = conn.dialect.name
+    for table, column in SPATIAL.items():
+        if dialect == "sqlite":
+            if enable:
+                conn.execute(text(f"SELECT CreateSpatialIndex('{table}', '{column}')"))
+            else:
+                conn.execute(text(f"SELECT DisableSpatialIndex('{table}', '{column}')"))
+                conn.execute(text(f'DROP TABLE IF EXISTS "idx_{table}_{column}"'))
+        elif enable:
+            conn.execute(text(
+                f'CREATE INDEX IF NOT EXISTS "idx_{table}_{column}" ON "{table}" '
+                f'USING gist ("{column}")'
+            ))
+        else:
+            conn.execute(text(f'DROP INDEX IF EXISTS "idx_{table}_{column}"'))
+
+
+def clear_model(conn: Connection) -> None:
+    """Empty every source and derived table (not the run history, decisions or findings)."""
+    tables = [*reversed(LOAD_ORDER), *DERIVED]
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)))
+    else:
+        for table in ("links", "customer_personal", "nodes", *reversed(LOAD_ORDER)):
+            conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+def replace_model(
+    conn: Connection,
+    tables: Mapping[str, pl.DataFrame],
+    file_ids: Sequence[int],
+    links: pl.DataFrame,
+    run_id: int,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Replace the model with ``tables`` and ``links``; return rows written per table."""
+    _spatial_indexes(conn, enable=False)
+    clear_model(conn)
+    frames: dict[str, pl.DataFrame] = {}
+    for name in LOAD_ORDER:
+        if name in tables:
+            frames[name] = table_frame(name, tables[name], file_ids)
+    if "customers" in tables and any(f in tables["customers"].columns for f in PERSONAL_FIELDS):
+        personal_columns = CustomerPersonal.__table__.columns.keys()
+        frames["customer_personal"] = tables["customers"].select(
+            [c for c in personal_columns if c in tables["customers"].columns]
+        )
+    frames["nodes"] = derive_nodes(tables)
+    frames["links"] = links.with_columns(pl.lit(run_id).alias("run_id"))
+    written: dict[str, int] = {}
+    for name, frame in frames.items():
+        done = 0
+
+        def advance(rows: int, name: str = name, total: int = frame.height) -> None:
+            nonlocal done
+            done += rows
+            if progress:
+                progress(f"load {name}", done, total)
+
+        geometry = ("geom",) if name in SPATIAL and "geom" in frame.columns else ()
+        written[name] = bulk_insert(conn, name, frame, geometry=geometry, progress=advance)
+    if progress:
+        progress("spatial indexes", 0, 1)
+    _spatial_indexes(conn, enable=True)
+    if progress:
+        progress("spatial indexes", 1, 1)
+    return written
