@@ -42,3 +42,7 @@ class InputError(GridtopoError):
 
 class OutputExistsError(GridtopoError, FileExistsError):
     """An output path already exists and overwriting was not asked for."""
+
+
+class BulkLoadError(GridtopoError):
+    """The database refused rows of a bulk load (a constraint or type the rows break)."""

@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import Connection
 
 from gridtopo.db.models import SRID
+from gridtopo.errors import BulkLoadError
 
 CHUNK_ROWS = 200_000
 
@@ -58,10 +59,14 @@ def bulk_insert(
         return 0
     backend = conn.dialect.name
     data = _prepare(frame, backend, geometry)
-    if backend == "postgresql":
-        _copy_postgresql(conn, table, data, progress)
-    else:
-        _insert_sqlite(conn, table, data, geometry, progress)
+    try:
+        if backend == "postgresql":
+            _copy_postgresql(conn, table, data, progress)
+        else:
+            _insert_sqlite(conn, table, data, geometry, progress)
+    except conn.dialect.loaded_dbapi.Error as err:
+        reason = str(err).strip().splitlines()[0]
+        raise BulkLoadError(f"loading {table} failed, nothing was changed: {reason}") from err
     return frame.height
 
 

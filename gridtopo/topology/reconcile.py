@@ -96,9 +96,10 @@ def _table(tables: Mapping[str, pl.DataFrame], name: str, columns: dict[str, Any
     frame = tables.get(name)
     if frame is None:
         return _empty(columns)
-    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in columns.items()
-               if col not in frame.columns]
-    return frame.with_columns(missing).select(list(columns))
+    return frame.select(
+        (pl.col(col) if col in frame.columns else pl.lit(None)).cast(dtype).alias(col)
+        for col, dtype in columns.items()
+    )
 
 
 def _evidence(*columns: str) -> pl.Expr:
