@@ -10,99 +10,25 @@ Conventions shared by every command:
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from sqlalchemy import Engine
 
 from gridtopo import __version__
+from gridtopo.cli_support import (
+    GridtopoGroup,
+    Settings,
+    command_progress,
+    emit,
+    json_option,
+    pass_settings,
+)
+from gridtopo.cli_support import display_url as _display_url
 from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
-from gridtopo.errors import GridtopoError
-from gridtopo.progress import Progress, progress_reporter
+from gridtopo.exports.commands import export as export_group
 from gridtopo.status import database_status
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_INTERNAL = 3
-
-
-@dataclass
-class Settings:
-    """Options given to the ``gridtopo`` group, passed to every command."""
-
-    db: str | None
-    debug: bool
-
-    def engine(self, *, create: bool = False) -> Engine:
-        """Open the chosen database (creating a new SQLite file only when ``create``)."""
-        return db_engine.open_engine(self.db, create=create)
-
-    def model_engine(self) -> Engine:
-        """Open the chosen database and require its schema to be at the current revision."""
-        engine = self.engine()
-        migrate.require_current(engine)
-        return engine
-
-
-class GridtopoGroup(click.Group):
-    """A click group that turns :class:`GridtopoError` into one line and its exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GridtopoError as err:
-            if _debug(ctx):
-                raise
-            click.echo(f"Error: {err}", err=True)
-            ctx.exit(err.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as err:  # a bug: say so plainly, keep the traceback behind --debug
-            if _debug(ctx):
-                raise
-            click.echo(
-                f"Error: internal error {type(err).__name__}: {err} (rerun with --debug for the "
-                "traceback and report it)",
-                err=True,
-            )
-            ctx.exit(EXIT_INTERNAL)
-
-
-def _debug(ctx: click.Context) -> bool:
-    settings = ctx.find_object(Settings)
-    return bool(settings and settings.debug) or "--debug" in sys.argv
-
-
-def json_option(func: F) -> F:
-    """Add ``--json`` to a command."""
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON document instead of a summary."
-    )(func)
-
-
-def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON, or call ``human`` to print it for a person."""
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        human(data)
-
-
-@contextmanager
-def command_progress(as_json: bool) -> Iterator[Progress | None]:
-    """A rich progress reporter on an interactive stderr, nothing with ``--json``."""
-    with progress_reporter(enabled=not as_json) as progress:
-        yield progress
-
-
-pass_settings = click.make_pass_decorator(Settings)
 
 
 @click.group(cls=GridtopoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -373,39 +299,9 @@ def _print_ingest(r: dict[str, Any]) -> None:
         click.echo(f"  warning: {warning}")
 
 
-# --------------------------------------------------------------------------- export
+# --------------------------------------------------------------------------- topics
 
-
-@main.group()
-def export() -> None:
-    """Export the reconciled model."""
-
-
-@export.command("csv")
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--personal", is_flag=True, help="Include customers' names, addresses, phones.")
-@click.option("--overwrite", is_flag=True, help="Replace files of an earlier export.")
-@json_option
-@pass_settings
-def export_csv_command(
-    settings: Settings, outdir: Path, personal: bool, overwrite: bool, as_json: bool
-) -> None:
-    """Write the model as CSV into OUTDIR, with customer_links.csv for the whole chain."""
-    from gridtopo.exports.csv import export_csv
-
-    engine = settings.model_engine()
-    with command_progress(as_json) as progress:
-        counts = export_csv(engine, outdir, personal=personal, overwrite=overwrite,
-                            progress=progress.update if progress else None)
-    emit({"outdir": str(outdir), "files": counts}, as_json, lambda r: [
-        click.echo(f"  {name:<24} {n:>12,}") for name, n in r["files"].items()
-    ])
-
-
-def _display_url(engine: Engine) -> str:
-    """The database URL as a user would write it, without driver name or password."""
-    url = engine.url.set(drivername=engine.url.get_backend_name())
-    return url.render_as_string(hide_password=True)
+main.add_command(export_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ def _gridtopo_tables(engine: Engine) -> set[str]:
 
 
 SPATIAL_TABLES = {"stations", "nodes", "edges", "transformers", "customers"}
+HISTORY_GEOMETRY = {f"{t}_history" for t in SPATIAL_TABLES - {"nodes"}}
 
 
 def _geometry_tables(engine: Engine) -> set[str]:
@@ -37,7 +38,7 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
     assert current_revision(engine) is None
     assert upgrade(engine) == head_revision()
     assert _gridtopo_tables(engine) == set(MODEL_TABLES)
-    assert _geometry_tables(engine) == SPATIAL_TABLES
+    assert _geometry_tables(engine) == SPATIAL_TABLES | HISTORY_GEOMETRY
 
     assert downgrade(engine, "base") is None
     assert _gridtopo_tables(engine) == set()
@@ -46,6 +47,20 @@ def test_upgrade_downgrade_upgrade(empty_db_url: str) -> None:
 
     assert upgrade(engine) == head_revision()
     assert _gridtopo_tables(engine) == set(MODEL_TABLES)
+    engine.dispose()
+
+
+def test_every_revision_steps_down_and_up(empty_db_url: str) -> None:
+    """Each migration's downgrade undoes its upgrade, one step at a time."""
+    engine = open_engine(empty_db_url, create=True)
+    upgrade(engine)
+    revisions = []
+    while (rev := current_revision(engine)) is not None:
+        revisions.append(rev)
+        downgrade(engine, "-1")
+    assert revisions[0] == head_revision() and len(revisions) >= 2
+    for rev in reversed(revisions):
+        assert upgrade(engine, rev) == rev
     engine.dispose()
 
 
@@ -77,7 +92,8 @@ def test_spatial_indexes_exist(engine: Engine) -> None:
                     text("SELECT f_table_name, spatial_index_enabled FROM geometry_columns")
                 ).all()
             )
-            assert enabled == dict.fromkeys(SPATIAL_TABLES, 1)
+            assert enabled == {**dict.fromkeys(SPATIAL_TABLES, 1),
+                               **dict.fromkeys(HISTORY_GEOMETRY, 0)}
         else:
             gist = set(
                 conn.execute(

@@ -27,13 +27,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -58,6 +61,8 @@ LINK_METHODS = ("source_code", "cross_system_id", "name_match", "spatial_match",
 EDGE_KINDS = ("line", "cable", "switch", "breaker", "fuse", "recloser")
 SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
 FINDING_STATUSES = ("open", "accepted", "fixed", "waived")
+SCORE_LEVELS = ("province", "region", "station", "feeder")
+API_SCOPES = ("outage:read", "personal:read", "outage:write", "admin")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -74,6 +79,19 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012 - read by SQLAlchemy
+
+
+class VersionedMixin:
+    """Record versioning for snapshots: the run a row's current content dates from.
+
+    When an ingest changes or removes a row, its previous version moves to the table's
+    ``<name>_history`` twin with ``valid_to_run`` set, so the model as of any run is the current
+    rows with ``valid_from_run <= run`` plus the history rows valid at that run — without copying
+    the whole model on every run. ``row_hash`` fingerprints the content to find changes cheaply.
+    """
+
+    valid_from_run: Mapped[int | None] = mapped_column(Integer)
+    row_hash: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SourceRowMixin:
@@ -163,7 +181,7 @@ class QuarantinedRow(Base):
 # --------------------------------------------------------------------------- distribution side
 
 
-class Station(SourceRowMixin, Base):
+class Station(VersionedMixin, SourceRowMixin, Base):
     """A substation (变电站)."""
 
     __tablename__ = "stations"
@@ -177,7 +195,7 @@ class Station(SourceRowMixin, Base):
     )
 
 
-class Feeder(SourceRowMixin, Base):
+class Feeder(VersionedMixin, SourceRowMixin, Base):
     """A 10 kV feeder (馈线), radial from the station breaker at ``source_node``.
 
     ``station_id`` is the distribution system's own code; it is not a foreign key because
@@ -206,7 +224,7 @@ class Node(Base):
     )
 
 
-class Edge(SourceRowMixin, Base):
+class Edge(VersionedMixin, SourceRowMixin, Base):
     """A two-terminal conducting element: line, cable or switching device.
 
     ``normal_open`` is only meaningful for switching devices; ``in_service`` false takes the
@@ -233,7 +251,7 @@ class Edge(SourceRowMixin, Base):
     )
 
 
-class Transformer(SourceRowMixin, Base):
+class Transformer(VersionedMixin, SourceRowMixin, Base):
     """A distribution transformer (配变) hanging on ``node`` of ``feeder_id``."""
 
     __tablename__ = "transformers"
@@ -258,7 +276,7 @@ class Transformer(SourceRowMixin, Base):
 # --------------------------------------------------------------------------- marketing side
 
 
-class TransformerArea(SourceRowMixin, Base):
+class TransformerArea(VersionedMixin, SourceRowMixin, Base):
     """A transformer area (台区), the marketing system's unit of low-voltage supply."""
 
     __tablename__ = "transformer_areas"
@@ -272,7 +290,7 @@ class TransformerArea(SourceRowMixin, Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Customer(SourceRowMixin, Base):
+class Customer(VersionedMixin, SourceRowMixin, Base):
     """An electricity account (户号) with its marketing-side view of the chain.
 
     Names, addresses and phones are in :class:`CustomerPersonal`, never here.
@@ -322,7 +340,7 @@ class CustomerPersonal(Base):
 # --------------------------------------------------------------------------- reconciled chain
 
 
-class Link(Base):
+class Link(VersionedMixin, Base):
     """One decided link of the chain, with how it was decided and how sure gridtopo is.
 
     ``kind`` is one of ``customer_transformer``, ``area_transformer``, ``transformer_feeder``,
@@ -473,6 +491,54 @@ class OutageDevice(Base):
     event: Mapped[OutageEvent] = relationship(back_populates="devices")
 
 
+# --------------------------------------------------------------------------- quality scores
+
+
+class Scorecard(Base):
+    """Scores of one entity (province, region, station or feeder) in one audit run.
+
+    Scores are in [0, 1]; the trend of an entity is its scorecards across audit runs.
+    """
+
+    __tablename__ = "scorecards"
+    __table_args__ = (
+        UniqueConstraint("audit_run_id", "level", "entity_id"),
+        Index("ix_scorecards_level_entity", "level", "entity_id"),
+        CheckConstraint(_in("level", SCORE_LEVELS), "level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_run_id: Mapped[int] = mapped_column(ForeignKey("audit_runs.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[str] = mapped_column(ID)
+    entity_name: Mapped[str | None] = mapped_column(String(255))
+    completeness: Mapped[float | None] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    timeliness: Mapped[float | None] = mapped_column(Float)
+    overall: Mapped[float | None] = mapped_column(Float)
+    counts: Mapped[dict[str, Any] | None]
+
+
+# --------------------------------------------------------------------------- API access
+
+
+class ApiKey(Base):
+    """An HTTP API key: only its SHA-256 is stored; ``key_prefix`` identifies it in listings."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 # --------------------------------------------------------------------------- snapshots
 
 
@@ -490,6 +556,44 @@ class Snapshot(Base):
     counts: Mapped[dict[str, Any] | None]
     content_hash: Mapped[str | None] = mapped_column(String(64))
 
+
+VERSIONED_KEYS: dict[str, tuple[str, ...]] = {
+    "stations": ("station_id",),
+    "feeders": ("feeder_id",),
+    "edges": ("edge_id",),
+    "transformers": ("transformer_id",),
+    "transformer_areas": ("area_code",),
+    "customers": ("customer_id",),
+    "links": ("kind", "from_id"),
+}
+"""Versioned tables and their natural keys (personal data is deliberately not versioned)."""
+
+
+def _history_table(name: str, keys: tuple[str, ...]) -> Table:
+    """``<name>_history``: former versions of ``name``'s rows with their validity interval."""
+    source = Base.metadata.tables[name]
+    columns = []
+    for column in source.columns:
+        if column.name == "id":
+            continue
+        kind = column.type
+        if isinstance(kind, Geometry):
+            kind = Geometry(kind.geometry_type, srid=kind.srid, spatial_index=False)
+        columns.append(Column(column.name, kind))
+    columns.append(Column("valid_to_run", Integer, nullable=False))
+    return Table(
+        f"{name}_history",
+        Base.metadata,
+        *columns,
+        PrimaryKeyConstraint(*keys, "valid_from_run"),
+        Index(f"ix_{name}_history_valid", "valid_from_run", "valid_to_run"),
+    )
+
+
+HISTORY_TABLES: dict[str, Table] = {
+    name: _history_table(name, keys) for name, keys in VERSIONED_KEYS.items()
+}
+"""History twin of every versioned table."""
 
 MODEL_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
 """Every table of the model, in dependency order."""
