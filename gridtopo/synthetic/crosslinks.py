@@ -141,7 +141,7 @@ def apply_pair_defects(rng: np.random.Generator, plan: DefectPlan, log: DefectLo
         tr_code = tr_code.scatter(idx, area_code.gather(targets))
 
     idx = p["transformer_orphan_feeder"]
-    max_feeder = int(feeder_id.str.slice(3).cast(pl.Int64).max() or 0)
+    max_feeder = int(feeder_id.str.slice(3).cast(pl.Int64).to_numpy().max(initial=0))
     bogus = pl.Series(np.arange(idx.size) + max_feeder + 1).cast(pl.Utf8).str.zfill(6)
     bogus = "XL-" + bogus
     tr_rec("transformer_orphan_feeder", idx, "feeder_id", tr_feeder_id.gather(idx), bogus)

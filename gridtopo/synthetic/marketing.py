@@ -171,7 +171,12 @@ def _alternative_feeders(net: Network) -> IntArray:
     last = np.searchsorted(net.feeder_station, net.feeder_station, side="right")
     for f in range(n):
         lo, hi = int(first[f]), int(last[f])
-        alt[f] = (lo + (f - lo + 1) % (hi - lo)) if hi - lo > 1 else (f + 1) % n
+        candidates = [*range(f + 1, hi), *range(lo, f)] if hi - lo > 1 else []
+        candidates += [(f + k) % n for k in range(1, n)]
+        # A different feeder whose name cannot be a mere re-spelling of this one's.
+        alt[f] = next((g for g in candidates
+                       if (net.feeder_base[g], net.feeder_numeral[g])
+                       != (net.feeder_base[f], net.feeder_numeral[f])), -1)
     return alt
 
 
@@ -346,12 +351,15 @@ def _apply_customer_defects(rng: np.random.Generator, ctx: _Context, cols: dict[
     pos, _ = _local(plan, "customer_duplicate_conflict", lo, hi)
     conflict = frame[pos]
     which = rng.integers(0, 4, pos.size)
+    other_name = _person_names(rng, pos.size)
     replacements = {
         "联系电话": _phones(rng, pos.size),
-        "合同容量": integers(np.array(_choose(rng, [5, 7, 9, 11, 16], [1] * 5, pos.size))),
+        "合同容量": integers(conflict["合同容量"].cast(pl.Int64).to_numpy()
+                         + rng.integers(1, 4, pos.size)),
         "用电地址": conflict["用电地址"] + "之" + pl.Series(rng.integers(1, 9, pos.size)).cast(
             pl.Utf8),
-        "户名": _person_names(rng, pos.size),
+        "户名": pl.select(pl.when(other_name == conflict["户名"]).then(other_name + "华")
+                        .otherwise(other_name)).to_series(),
     }
     for k, (field, new) in enumerate(replacements.items()):
         rows = np.flatnonzero(which == k)
