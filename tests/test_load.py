@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 
-from gridtopo.db.models import Customer, CustomerPersonal, Edge, Link, Node, Transformer
+from gridtopo.db.models import (
+    Customer,
+    CustomerPersonal,
+    Edge,
+    IngestRun,
+    Link,
+    Node,
+    Transformer,
+    utcnow,
+)
 from gridtopo.errors import BulkLoadError
-from gridtopo.ingest.load import replace_model
+from gridtopo.ingest.load import LoadResult, replace_model
 from gridtopo.topology.reconcile import reconcile
 
 from .test_reconcile_rules import CUSTOMERS, EDGES, FEEDERS, STATIONS, areas, transformers
@@ -36,15 +45,20 @@ def tables(customers: pl.DataFrame = CUSTOMERS) -> dict[str, pl.DataFrame]:
             "transformer_areas": areas(), "customers": people}
 
 
-def load(engine: Engine, data: dict[str, pl.DataFrame], links: pl.DataFrame) -> dict[str, int]:
+def load(engine: Engine, data: dict[str, pl.DataFrame], links: pl.DataFrame,
+         run_id: int = 1) -> LoadResult:
     with engine.begin() as conn:
-        return replace_model(conn, data, file_ids=[None, None, None], links=links,  # type: ignore[list-item]
-                             run_id=None)  # type: ignore[arg-type]
+        if conn.scalar(select(IngestRun.id).where(IngestRun.id == run_id)) is None:
+            conn.execute(insert(IngestRun).values(id=run_id, source="test",
+                                                  gridtopo_version="test", status="succeeded",
+                                                  started_at=utcnow()))
+        return replace_model(conn, data, file_ids=[None, None, None],  # type: ignore[list-item]
+                             links=links, run_id=run_id)
 
 
 def test_load_writes_every_table(engine: Engine) -> None:
     data = tables()
-    written = load(engine, data, reconcile(data).links)
+    written = load(engine, data, reconcile(data).links).written
     assert written["customers"] == written["customer_personal"] == 4
     assert written["nodes"] == 5  # N1 N2 N3 N20 N21
     with engine.connect() as conn:
@@ -86,12 +100,40 @@ def test_reload_replaces_and_failure_keeps_previous_model(engine: Engine) -> Non
     data = tables()
     load(engine, data, reconcile(data).links)
     smaller = tables(CUSTOMERS.head(2))
-    load(engine, smaller, reconcile(smaller).links)
+    load(engine, smaller, reconcile(smaller).links, run_id=2)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 2
     broken = reconcile(data).links.with_columns(pl.lit(2.0).alias("confidence"))
     with pytest.raises(BulkLoadError, match="links"):
-        load(engine, data, broken)
+        load(engine, data, broken, run_id=3)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 2
         assert conn.scalar(select(func.count()).select_from(CustomerPersonal)) == 2
+
+
+def test_versions_archive_changed_and_removed_rows(engine: Engine) -> None:
+    first = tables()
+    assert load(engine, first, reconcile(first).links, run_id=1).changes["customers"] == {
+        "added": 4, "changed": 0, "removed": 0}
+    same = load(engine, first, reconcile(first).links, run_id=2)
+    assert not same.changed
+    moved = CUSTOMERS.head(3).with_columns(
+        pl.when(pl.col("customer_id") == "C2").then(pl.lit("TQ1")).otherwise(pl.col("area_code"))
+        .alias("area_code"))
+    second = tables(moved)
+    result = load(engine, second, reconcile(second).links, run_id=3)
+    assert result.changes["customers"] == {"added": 0, "changed": 1, "removed": 1}
+    # C2 now goes to PB-1; TQ1's and TQ2's spatial evidence moved with C2's position
+    assert result.changes["links"] == {"added": 0, "changed": 3, "removed": 0}  # C4 had none
+    with engine.connect() as conn:
+        history = conn.execute(text(
+            "SELECT customer_id, area_code, valid_from_run, valid_to_run FROM customers_history "
+            "ORDER BY customer_id")).all()
+        assert [tuple(r) for r in history] == [("C2", "TQ2", 1, 3), ("C4", "TQ404", 1, 3)]
+        current = dict(conn.execute(text(
+            "SELECT customer_id, valid_from_run FROM customers")).all())
+        assert current == {"C1": 1, "C2": 3, "C3": 1}
+        link_history = conn.execute(text(
+            "SELECT from_id, to_id FROM links_history WHERE kind = 'customer_transformer'"
+        )).all()
+        assert [tuple(r) for r in link_history] == [("C2", "PB-2")]

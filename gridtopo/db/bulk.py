@@ -109,3 +109,30 @@ def _insert_sqlite(
 def point_wkt(lon: pl.Expr, lat: pl.Expr) -> pl.Expr:
     """``POINT(lon lat)`` WKT from two float columns; null when either is null."""
     return pl.format("POINT({} {})", lon, lat)
+
+
+def read_frame(
+    conn: Connection, sql: str, schema: dict[str, pl.DataType | type[pl.DataType]]
+) -> pl.DataFrame:
+    """Run ``sql`` (a plain SELECT of the ``schema`` columns, in order) into a polars frame.
+
+    PostgreSQL streams it with ``COPY (…) TO STDOUT`` as CSV; SQLite fetches in chunks. Both
+    avoid building one Python object per value for the whole result at once.
+    """
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        buffer = io.BytesIO()
+        with cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv, NULL '\\N')") as copy:
+            for block in copy:
+                buffer.write(block)
+        if buffer.tell() == 0:
+            return pl.DataFrame(schema=schema)
+        buffer.seek(0)
+        return pl.read_csv(buffer, has_header=False, new_columns=list(schema),
+                           schema_overrides=schema, null_values="\\N", infer_schema=False)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql)
+    frames = []
+    while rows := cursor.fetchmany(CHUNK_ROWS):
+        frames.append(pl.DataFrame(rows, schema=schema, orient="row"))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)

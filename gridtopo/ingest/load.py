@@ -1,7 +1,9 @@
 """Replace the stored model with a new one, in the caller's transaction.
 
 The source tables are emptied and refilled in bulk (:mod:`gridtopo.db.bulk`), then the links of
-the reconciliation are written. Spatial indexes are dropped before and rebuilt after the load,
+the reconciliation are written. Before that, the former version of every changed or removed row
+of a versioned table is archived to its history twin (:mod:`gridtopo.db.versioning`), so that
+snapshots cost only what changed. Spatial indexes are dropped before and rebuilt after the load,
 which is far faster than maintaining them row by row. Everything happens on one connection in
 one transaction, so a failure anywhere leaves the previous model as it was.
 
@@ -17,12 +19,14 @@ Canonical frames map onto tables by column name; besides that:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import polars as pl
 from sqlalchemy import Connection, text
 
+from gridtopo.db import versioning
 from gridtopo.db.bulk import bulk_insert, point_wkt
-from gridtopo.db.models import Base, CustomerPersonal
+from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
 from gridtopo.topology.reconcile import node_feeders
 
 Progress = Callable[[str, int, int], None]
@@ -135,6 +139,19 @@ def clear_model(conn: Connection) -> None:
             conn.execute(text(f'DELETE FROM "{table}"'))
 
 
+@dataclass(frozen=True)
+class LoadResult:
+    """Rows written per table, and per versioned table what was added, changed, removed."""
+
+    written: dict[str, int]
+    changes: dict[str, dict[str, int]]
+
+    @property
+    def changed(self) -> bool:
+        """Whether the model differs from the one it replaced."""
+        return any(any(c.values()) for c in self.changes.values())
+
+
 def replace_model(
     conn: Connection,
     tables: Mapping[str, pl.DataFrame],
@@ -142,10 +159,8 @@ def replace_model(
     links: pl.DataFrame,
     run_id: int,
     progress: Progress | None = None,
-) -> dict[str, int]:
-    """Replace the model with ``tables`` and ``links``; return rows written per table."""
-    _spatial_indexes(conn, enable=False)
-    clear_model(conn)
+) -> LoadResult:
+    """Replace the model with ``tables`` and ``links``, archiving what changed."""
     frames: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
         if name in tables:
@@ -157,6 +172,20 @@ def replace_model(
         )
     frames["nodes"] = derive_nodes(tables)
     frames["links"] = links.with_columns(pl.lit(run_id).alias("run_id"))
+    for name in VERSIONED_KEYS:
+        frames.setdefault(name, table_frame(
+            name, pl.DataFrame(schema=dict.fromkeys(VERSIONED_KEYS[name], pl.Utf8)), file_ids
+        ))
+    changes: dict[str, dict[str, int]] = {}
+    for name in VERSIONED_KEYS:
+        if progress:
+            progress("compare versions", len(changes), len(VERSIONED_KEYS))
+        version_plan = versioning.plan(conn, name, frames[name], run_id)
+        versioning.archive(conn, name, version_plan.archive_keys, run_id)
+        frames[name] = version_plan.rows
+        changes[name] = version_plan.counts
+    _spatial_indexes(conn, enable=False)
+    clear_model(conn)
     written: dict[str, int] = {}
     for name, frame in frames.items():
         done = 0
@@ -174,4 +203,4 @@ def replace_model(
     _spatial_indexes(conn, enable=True)
     if progress:
         progress("spatial indexes", 1, 1)
-    return written
+    return LoadResult(written=written, changes=changes)

@@ -51,6 +51,7 @@ class IngestReport:
     totals: dict[str, int]
     reconciliation: dict[str, Any]
     loaded: dict[str, int]
+    changes: dict[str, dict[str, int]]
     warnings: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
     unlinked: pl.DataFrame | None = None
@@ -163,16 +164,19 @@ def ingest(
             unchanged = not force and fingerprint == _last_content_hash(conn)
             recon: Reconciliation | None = None
             loaded: dict[str, int] = {}
+            changes: dict[str, dict[str, int]] = {}
             if not unchanged:
                 started = time.perf_counter()
                 recon = reconcile(tables, all_decisions)
                 seconds["reconcile"] = time.perf_counter() - started
                 started = time.perf_counter()
-                loaded = replace_model(conn, tables, file_ids, recon.links, run_id, progress)
-                conn.execute(insert(Snapshot).values(
-                    run_id=run_id, created_at=utcnow(), counts=loaded,
-                    content_hash=fingerprint,
-                ))
+                result = replace_model(conn, tables, file_ids, recon.links, run_id, progress)
+                loaded, changes = result.written, result.changes
+                if result.changed:
+                    conn.execute(insert(Snapshot).values(
+                        run_id=run_id, created_at=utcnow(), counts=changes,
+                        content_hash=fingerprint,
+                    ))
                 seconds["load"] = time.perf_counter() - started
         report = IngestReport(
             run_id=run_id,
@@ -183,6 +187,7 @@ def ingest(
             totals=_totals(bundle.files),
             reconciliation=recon.summary if recon else {},
             loaded=loaded,
+            changes=changes,
             warnings=list(bundle.warnings),
             seconds={k: round(v, 3) for k, v in seconds.items()},
             unlinked=recon.unlinked if recon else None,
