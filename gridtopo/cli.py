@@ -229,9 +229,9 @@ def generate(
 
     def human(m: dict[str, Any]) -> None:
         click.echo(f"wrote {outdir} in {m['elapsed_seconds']:.1f} s (seed {m['seed']})")
-        for table, count in m["counts"].items():
+        for table, count in m["table_counts"].items():
             click.echo(f"  {table:<20} {count:>12,}")
-        injected = sum(m["defects_injected"].values())
+        injected = sum(m["defect_counts"].values())
         click.echo(f"  defects injected: {injected:,} (truth in {outdir / 'truth'})")
 
     emit(result, as_json, human)
