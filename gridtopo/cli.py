@@ -29,6 +29,7 @@ from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
 from gridtopo.exports.commands import export as export_group
 from gridtopo.status import database_status
+from gridtopo.topology.reconcile import UNLINKED_CODES
 
 
 @click.group(cls=GridtopoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -293,8 +294,8 @@ def _print_ingest(r: dict[str, Any]) -> None:
         methods = ", ".join(f"{m} {n:,}" for m, n in s["by_method"].items()) or "none"
         click.echo(f"  {kind:<21} linked {s['linked']:>10,} ({methods}); "
                    f"unlinked {s['unlinked']:,}")
-        for reason, n in s["unlinked_by_reason"].items():
-            click.echo(f"      {n:>8,}  {reason}")
+        for code, n in s["unlinked_by_code"].items():
+            click.echo(f"      {n:>8,}  {UNLINKED_CODES.get(code, code)}")
     for warning in r["warnings"]:
         click.echo(f"  warning: {warning}")
 

@@ -95,6 +95,7 @@ def test_equal_evidence_stays_unlinked_as_conflict() -> None:
     assert ("area_transformer", "TQ2") not in links
     reason = unlinked.filter(pl.col("entity_id") == "TQ2")["reason"].item()
     assert reason.startswith("conflict") and "PB-2" in reason and "PB-3" in reason
+    assert unlinked.filter(pl.col("entity_id") == "TQ2")["code"].item() == "conflict"
 
 
 def test_transformer_feeder_from_node_when_code_is_unknown() -> None:

@@ -109,6 +109,7 @@ def test_headers_and_encodings(province: Province) -> None:
         text = raw.decode(ENCODING[rel])
         assert text.split("\n", 1)[0] == ",".join(header), rel
         assert text.endswith("\n") and "\r" not in text
+        assert '""' not in text  # blanks are empty fields, quoting only where needed
         if ENCODING[rel] == "gbk":
             with pytest.raises(UnicodeDecodeError):
                 raw.decode("utf-8")
@@ -118,6 +119,8 @@ def test_manifest_matches_files(province: Province) -> None:
     data = json.loads((province.root / "truth/manifest.json").read_text(encoding="utf-8"))
     assert data["seed"] == 7 and data["customers_requested"] == N
     assert data["reference_date"] == "2024-12-31 00:00:00"
+    for rel in ("truth/defects.csv", "truth/area_links.csv"):
+        assert '""' not in (province.root / rel).read_text(encoding="utf-8")
     listed = {f["path"]: f for f in data["files"]}
     assert set(HEADERS) <= set(listed)
     for rel, entry in listed.items():
@@ -154,6 +157,15 @@ def test_determinism(tmp_path: Path, clean: Province) -> None:
     assert all((tmp_path / "b" / rel).read_bytes() != (clean.root / rel).read_bytes()
                for rel in HEADERS)
     assert other.seed == 4
+
+
+def test_progress_and_string_defect_spec(tmp_path: Path) -> None:
+    calls: list[tuple[str, int, int]] = []
+    m = generate(tmp_path / "p", 2_000, seed=5, defects="none",
+                 progress=lambda s, d, t: calls.append((s, d, t)))
+    assert ("customers", 2_000, 2_000) in calls
+    assert all(0 <= d <= t for _, d, t in calls)
+    assert sum(m.defect_counts.values()) == 0 and set(m.defect_rates.values()) == {0.0}
 
 
 @pytest.mark.parametrize("n", [1, 10, 150])

@@ -115,7 +115,7 @@ def apply_pair_defects(rng: np.random.Generator, plan: DefectPlan, log: DefectLo
     idx = p["area_missing_pms_id"]
     area_rec("area_missing_pms_id", idx, "PMS设备编码", tr_id.gather(idx),
              pl.Series([""] * idx.size))
-    area_pms = area_pms.scatter(idx, "") if idx.size else area_pms
+    area_pms = area_pms.scatter(idx, None) if idx.size else area_pms
 
     idx = p["area_wrong_pms_id"]
     targets = np.array([_other_in_feeder(rng, int(t), tr_feeder, in_export) for t in idx],
@@ -128,7 +128,7 @@ def apply_pair_defects(rng: np.random.Generator, plan: DefectPlan, log: DefectLo
     idx = p["transformer_missing_area_code"]
     tr_rec("transformer_missing_area_code", idx, "marketing_area_code", area_code.gather(idx),
            pl.Series([""] * idx.size))
-    tr_code = tr_code.scatter(idx, "") if idx.size else tr_code
+    tr_code = tr_code.scatter(idx, None) if idx.size else tr_code
 
     idx = p["transformer_wrong_area_code"]
     everyone = np.ones(n, dtype=np.bool_)
@@ -182,13 +182,14 @@ def apply_pair_defects(rng: np.random.Generator, plan: DefectPlan, log: DefectLo
     tr_updated[idx] = ref_epoch - rng.integers(3 * YEAR_S + 86400, 7 * YEAR_S, idx.size)
     tr_rec("stale_record", idx, "updated_at", old, timestamps(tr_updated[idx]))
 
-    pms_ok = (area_pms == tr_id).to_numpy() & in_export
-    code_ok = (tr_code == area_code).to_numpy() & in_export
+    pms_ok = (area_pms == tr_id).fill_null(False).to_numpy() & in_export
+    code_ok = (tr_code == area_code).fill_null(False).to_numpy() & in_export
     evidence = pl.DataFrame({
         "p": np.where(pms_ok, "pms_id", ""), "c": np.where(code_ok, "area_code", ""),
         "n": np.where(in_export, "name", ""),
     }).select(pl.concat_list("p", "c", "n").list.eval(pl.element().filter(pl.element() != ""))
               .list.join(";")).to_series()
+    evidence = pl.select(pl.when(evidence != "").then(evidence)).to_series()
     return PairExport(area_pms=area_pms, area_updated=area_updated, tr_area_code=tr_code,
                       tr_feeder_id=tr_feeder_id, tr_capacity=capacity, tr_status=status,
                       tr_lon=lon, tr_lat=lat, tr_updated=tr_updated, in_export=in_export,

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import polars as pl
 
 from gridtopo.synthetic.sizing import Sizes, apportion
-from gridtopo.synthetic.writer import CsvFile, FileRecord
+from gridtopo.synthetic.writer import CsvFile, FileRecord, blank_as_null
 
 IntArray = npt.NDArray[np.int64]
 
@@ -328,7 +328,7 @@ class DefectLog:
 
     def write(self, root: Path) -> FileRecord:
         """Write ``truth/defects.csv`` (UTF-8)."""
-        fr = self.frame().with_columns(pl.col("line").cast(pl.Utf8))
+        fr = blank_as_null(self.frame().with_columns(pl.col("line").cast(pl.Utf8)))
         with CsvFile(root, "truth/defects.csv", list(self.COLUMNS), "utf-8") as out:
             out.write(fr)
             return out.close()

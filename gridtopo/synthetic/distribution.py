@@ -21,7 +21,15 @@ from gridtopo.synthetic import names
 from gridtopo.synthetic.crosslinks import PairExport
 from gridtopo.synthetic.defects import EDGES, DefectLog, DefectPlan
 from gridtopo.synthetic.network import BREAKER, EDGE_KINDS, LINE, Network
-from gridtopo.synthetic.writer import CsvFile, FileRecord, fixed, integers, padded, timestamps
+from gridtopo.synthetic.writer import (
+    CsvFile,
+    FileRecord,
+    fixed,
+    flags,
+    integers,
+    padded,
+    timestamps,
+)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -143,8 +151,7 @@ def write_distribution(root: Path, net: Network, ids: DistributionIds, pairs: Pa
 
     truth = pl.DataFrame([
         ids.transformer, ids.feeder.gather(net.tr_feeder), ids.station.gather(net.tr_station),
-        ids.node.gather(net.tr_node), pl.Series(np.where(pairs.in_export, "true", "false")),
-        pl.Series(np.where(topo.islanded, "false", "true")),
+        ids.node.gather(net.tr_node), flags(pairs.in_export), flags(~topo.islanded),
     ], schema=TRANSFORMER_TRUTH_COLUMNS)
     with CsvFile(root, "truth/transformer_links.csv", TRANSFORMER_TRUTH_COLUMNS, "utf-8") as out:
         out.write(truth)
@@ -177,7 +184,8 @@ def _write_edges(root: Path, net: Network, ids: DistributionIds, topo: TopologyD
     frame = pl.DataFrame([
         edge_id, pl.Series(list(EDGE_KINDS)).gather(kind), feeder_id,
         ids.node.gather(src), ids.node.gather(dst),
-        pl.Series(np.array(["", "false", "true"])[is_open + 1]), fixed(length, 1), geometry,
+        pl.Series([None, "false", "true"], dtype=pl.Utf8).gather(is_open + 1), fixed(length, 1),
+        geometry,
     ], schema=EDGE_COLUMNS)
     with CsvFile(root, "distribution/edges.csv", EDGE_COLUMNS, "utf-8") as out:
         first = out.write(frame)

@@ -23,7 +23,16 @@ from gridtopo.synthetic.defects import CUSTOMERS, DefectLog, DefectPlan
 from gridtopo.synthetic.distribution import DistributionIds
 from gridtopo.synthetic.network import Network
 from gridtopo.synthetic.sizing import apportion
-from gridtopo.synthetic.writer import CsvFile, FileRecord, fixed, integers, pick, timestamps
+from gridtopo.synthetic.writer import (
+    CsvFile,
+    FileRecord,
+    blank_as_null,
+    fixed,
+    flags,
+    integers,
+    pick,
+    timestamps,
+)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -139,11 +148,11 @@ def write_areas(root: Path, net: Network, ids: DistributionIds, areas: Areas,
         records.append(out.close())
     truth = pl.DataFrame([
         areas.code.gather(o), ids.transformer.gather(o),
-        pl.Series(np.where(pairs.in_export[areas.order], "true", "false")),
+        flags(pairs.in_export[areas.order]),
         pairs.evidence.gather(o),
     ], schema=AREA_TRUTH_COLUMNS)
     with CsvFile(root, "truth/area_links.csv", AREA_TRUTH_COLUMNS, "utf-8") as out:
-        out.write(truth)
+        out.write(blank_as_null(truth))
         records.append(out.close())
     return records
 
@@ -275,10 +284,12 @@ def _apply_customer_defects(rng: np.random.Generator, ctx: _Context, cols: dict[
     cid = cols["户号"]
     lost = np.zeros(t.size, dtype=np.bool_)
 
-    def change(kind: str, pos: IntArray, field: str, new: pl.Series | str) -> None:
+    def change(kind: str, pos: IntArray, field: str, new: pl.Series | str | None) -> None:
+        """Set ``field`` of rows ``pos`` to ``new`` (None = blank) and log it."""
         if not pos.size:
             return
-        new_s = pl.Series([new] * pos.size, dtype=pl.Utf8) if isinstance(new, str) else new
+        new_s = new if isinstance(new, pl.Series) else pl.Series([new] * pos.size,
+                                                                   dtype=pl.Utf8)
         log.add(kind, CUSTOMERS, cid.gather(pos), field, cols[field].gather(pos), new_s,
                 first_line + pos)
         cols[field] = cols[field].scatter(pos, new_s)
@@ -302,8 +313,8 @@ def _apply_customer_defects(rng: np.random.Generator, ctx: _Context, cols: dict[
 
     pos, _ = _local(plan, "customer_missing_required", lo, hi)
     blank_area = rng.random(pos.size) < 0.4
-    change("customer_missing_required", pos[~blank_area], "户名", "")
-    change("customer_missing_required", pos[blank_area], "台区编号", "")
+    change("customer_missing_required", pos[~blank_area], "户名", None)
+    change("customer_missing_required", pos[blank_area], "台区编号", None)
     lost[pos[blank_area]] = True
 
     pos, _ = _local(plan, "customer_bad_value", lo, hi)
@@ -395,7 +406,7 @@ def write_customers(root: Path, net: Network, ids: DistributionIds, areas: Areas
                 customer_id, areas.code.gather(ts), ids.transformer.gather(ts),
                 ids.feeder.gather(pl.Series(net.tr_feeder[t])),
                 ids.station.gather(pl.Series(net.tr_station[t])),
-                pl.Series(np.where(area_ok[t] & ~lost, "true", "false")),
+                flags(area_ok[t] & ~lost),
             ], schema=CUSTOMER_TRUTH_COLUMNS))
             if progress is not None:
                 progress("customers", hi, total)

@@ -56,16 +56,12 @@ class CsvFile:
 
     def write(self, frame: pl.DataFrame) -> int:
         """Append ``frame`` (columns in header order, all strings) and return the line number
-        of its first row."""
+        of its first row. Blank fields must be nulls: polars quotes empty strings."""
         if frame.columns != self.header:
             raise ValueError(f"{self.relpath}: columns {frame.columns} != header {self.header}")
         first = self.line + 1
         if frame.height:
-            # Polars quotes empty strings ("") to tell them from nulls; a blank field in these
-            # exports is simply empty, so write empty strings as nulls.
-            blank_as_null = [pl.when(pl.col(c) != "").then(pl.col(c)).alias(c)
-                             for c in frame.columns]
-            self._emit(frame.select(blank_as_null).write_csv(include_header=False))
+            self._emit(frame.write_csv(include_header=False))
             self.rows += frame.height
             self.line += frame.height
         return first
@@ -92,11 +88,12 @@ def fixed(values: npt.ArrayLike, decimals: int) -> pl.Series:
     scale = 10**decimals
     scaled = np.rint(np.abs(arr) * scale).astype(np.int64)
     whole = pl.Series(scaled // scale).cast(pl.Utf8)
-    sign = pl.Series(np.where(arr < 0, "-", ""))
-    if decimals == 0:
-        return (sign + whole).rename("")
-    frac = pl.Series(scaled % scale).cast(pl.Utf8).str.zfill(decimals)
-    return (sign + whole + "." + frac).rename("")
+    if decimals:
+        whole = whole + "." + pl.Series(scaled % scale).cast(pl.Utf8).str.zfill(decimals)
+    negative = arr < 0
+    if negative.any():
+        whole = pick(("", "-"), negative.astype(np.int64)) + whole
+    return whole.rename("")
 
 
 def integers(values: npt.ArrayLike) -> pl.Series:
@@ -114,6 +111,17 @@ def timestamps(epoch_seconds: npt.ArrayLike) -> pl.Series:
     """Seconds since the Unix epoch (UTC-naive local time) as ``YYYY-MM-DD HH:MM:SS``."""
     secs = pl.Series(np.asarray(epoch_seconds, dtype=np.int64))
     return pl.from_epoch(secs, time_unit="s").dt.strftime("%Y-%m-%d %H:%M:%S").rename("")
+
+
+def flags(values: npt.ArrayLike) -> pl.Series:
+    """Booleans as ``true`` / ``false``."""
+    return pick(("false", "true"), np.asarray(values, dtype=np.int64))
+
+
+def blank_as_null(frame: pl.DataFrame) -> pl.DataFrame:
+    """Empty strings to nulls, so that they are written as empty fields rather than ``""``."""
+    return frame.select([pl.when(pl.col(c) != "").then(pl.col(c)).alias(c)
+                         for c in frame.columns])
 
 
 def pick(options: list[str] | tuple[str, ...], index: npt.ArrayLike) -> pl.Series:

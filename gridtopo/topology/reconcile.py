@@ -72,7 +72,18 @@ LINK_COLUMNS = {
     "confidence": pl.Float64,
     "evidence": pl.Utf8,
 }
-UNLINKED_COLUMNS = {"kind": pl.Utf8, "entity_id": pl.Utf8, "reason": pl.Utf8}
+UNLINKED_COLUMNS = {"kind": pl.Utf8, "entity_id": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8}
+"""An undecided entity: ``code`` is a stable category (see :data:`UNLINKED_CODES`), ``reason``
+the sentence a steward reads."""
+UNLINKED_CODES = {
+    "no_station": "the feeder's station code is blank or not a station",
+    "no_feeder": "the transformer's feeder code is not a feeder and its node is on none",
+    "no_candidate": "no transformer matches the area by id, name or location",
+    "conflict": "two transformers have equal evidence for the area",
+    "taken": "every candidate transformer is better matched to another area",
+    "area_unlinked": "the customer's area is unknown or has no decided transformer",
+    "steward_none": "a steward decided the entity has no link",
+}
 DECISION_COLUMNS = {"link_kind": pl.Utf8, "entity_id": pl.Utf8, "decision": pl.Utf8}
 NO_LINK = "none"
 """A steward decision of ``none`` keeps the entity unlinked whatever the methods say."""
@@ -110,10 +121,14 @@ def _links(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     return frame.with_columns(pl.lit(kind).alias("kind")).select(list(LINK_COLUMNS))
 
 
-def _unlinked(ids: pl.DataFrame, kind: str, reason: str | pl.Expr) -> pl.DataFrame:
+def _unlinked(
+    ids: pl.DataFrame, kind: str, code: str | pl.Expr, reason: str | pl.Expr
+) -> pl.DataFrame:
+    code_expr = pl.lit(code) if isinstance(code, str) else code
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
     return ids.select(
-        pl.lit(kind).alias("kind"), pl.col("entity_id"), reason_expr.alias("reason")
+        pl.lit(kind).alias("kind"), pl.col("entity_id"), code_expr.alias("code"),
+        reason_expr.alias("reason"),
     ).select(list(UNLINKED_COLUMNS))
 
 
@@ -134,6 +149,7 @@ def link_feeders(feeders: pl.DataFrame, stations: pl.DataFrame) -> tuple[pl.Data
     unlinked = _unlinked(
         missing.rename({"feeder_id": "entity_id"}),
         "feeder_station",
+        "no_station",
         pl.when(pl.col("station_id").is_null())
         .then(pl.lit("feeder has no station code"))
         .otherwise(pl.lit("station code ") + pl.col("station_id") + pl.lit(" is not a station")),
@@ -181,6 +197,7 @@ def link_transformers(
     unlinked = _unlinked(
         missing.rename({"transformer_id": "entity_id"}),
         "transformer_feeder",
+        "no_feeder",
         pl.lit("feeder code ")
         + pl.col("feeder_id").fill_null("(blank)")
         + pl.lit(" is not a feeder and node ")
@@ -426,6 +443,9 @@ def link_areas(
         with_reason.join(had_candidates.with_columns(pl.lit(True).alias("cand")),
                          on="entity_id", how="left"),
         "area_transformer",
+        pl.when(pl.col("tied").is_not_null()).then(pl.lit("conflict"))
+        .when(pl.col("cand").fill_null(False)).then(pl.lit("taken"))
+        .otherwise(pl.lit("no_candidate")),
         pl.when(pl.col("tied").is_not_null())
         .then(pl.lit("conflict: equal evidence for ") + pl.col("tied"))
         .when(pl.col("cand").fill_null(False))
@@ -449,6 +469,7 @@ def link_customers(customers: pl.DataFrame, area_links: pl.DataFrame) -> tuple[p
     unlinked = _unlinked(
         joined.filter(pl.col("to_id").is_null()).rename({"customer_id": "entity_id"}),
         "customer_transformer",
+        "area_unlinked",
         pl.lit("area ") + pl.col("area_code").fill_null("(blank)")
         + pl.lit(" has no decided transformer"),
     )
@@ -477,7 +498,7 @@ def apply_decisions(
         pl.struct(pl.col("decision")).struct.json_encode().alias("evidence"),
     )
     still_unlinked = unlinked.join(mine, on="entity_id", how="anti")
-    refused = _unlinked(mine.filter(pl.col("decision") == NO_LINK), kind,
+    refused = _unlinked(mine.filter(pl.col("decision") == NO_LINK), kind, "steward_none",
                         "steward decided: no link")
     return pl.concat([kept, steward]), pl.concat([still_unlinked, refused])
 
@@ -523,20 +544,17 @@ def reconcile(
 
 
 def summarise(links: pl.DataFrame, unlinked: pl.DataFrame) -> dict[str, Any]:
-    """Per link kind: linked and unlinked counts, links by method, unlinked by reason."""
+    """Per link kind: linked and unlinked counts, links by method, unlinked by code."""
     summary: dict[str, Any] = {}
     for kind in LINK_KINDS:
         mine = links.filter(pl.col("kind") == kind)
         missing = unlinked.filter(pl.col("kind") == kind)
         by_method = mine.group_by("method").len().sort("method")
-        reasons = (
-            missing.with_columns(pl.col("reason").str.replace(r":.*$|\s\S*\d\S*.*$", ""))
-            .group_by("reason").len().sort("len", descending=True)
-        )
+        reasons = missing.group_by("code").len().sort(["len", "code"], descending=[True, False])
         summary[kind] = {
             "linked": mine.height,
             "unlinked": missing.height,
             "by_method": dict(by_method.iter_rows()),
-            "unlinked_by_reason": dict(reasons.iter_rows()),
+            "unlinked_by_code": dict(reasons.iter_rows()),
         }
     return summary
