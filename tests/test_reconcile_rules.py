@@ -115,3 +115,22 @@ def test_steward_decision_overrides_and_propagates(decision: str, expected: str 
     else:
         assert links[("area_transformer", "TQ1")] == (expected, "steward", 1.0)
         assert links[("customer_transformer", "C1")] == (expected, "steward", 1.0)
+
+
+def _anonymous(lon_pb2: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Neither ids nor names connect TQ2; PB-2 stands ``lon_pb2`` from TQ2's customer."""
+    tx = transformers(marketing_area_code=["TQ1", None, "TQ3"],
+                      transformer_name=["龙华村1号配变", "甲", "新围3号公变"],
+                      lon=[113.0, lon_pb2, 113.5])
+    ar = areas(pms_transformer_id=["PB-1", None, "PB-3"])
+    return tx, ar
+
+
+def test_location_alone_decides_only_when_clear() -> None:
+    # C2 stands at (113.0101, 23.0001): PB-2 ~10 m away, PB-1 ~1 km away → clear
+    links, _ = run(*_anonymous(113.0101))
+    assert links[("area_transformer", "TQ2")] == ("PB-2", "spatial_match", 0.6)
+    # PB-2 ~300 m away: nearest, but not close enough to decide alone
+    links, unlinked = run(*_anonymous(113.0130))
+    assert ("area_transformer", "TQ2") not in links
+    assert unlinked.filter(pl.col("entity_id") == "TQ2")["code"].item() == "no_candidate"

@@ -144,8 +144,10 @@ def _place_stations(rng: np.random.Generator, n: int) -> tuple[IntArray, FloatAr
     spread = np.array([c.spread_deg for c in names.CITIES])[city]
     lon = np.array([c.lon for c in names.CITIES])[city] + rng.normal(0, 1, n) * spread
     lat = np.array([c.lat for c in names.CITIES])[city] + rng.normal(0, 0.8, n) * spread
-    lon = np.clip(lon, names.LON_MIN + 0.05, names.LON_MAX - 0.05)
-    lat = np.clip(lat, names.LAT_MIN + 0.05, names.LAT_MAX - 0.05)
+    # Keep stations far enough inside the box that their feeders and customers (and even a
+    # customer_misplaced 20 km off, or a GCJ-02 shift) stay inside it too.
+    lon = np.clip(lon, names.LON_MIN + 0.3, names.LON_MAX - 0.3)
+    lat = np.clip(lat, names.LAT_MIN + 0.3, names.LAT_MAX - 0.3)
     return city.astype(np.int64), lon, lat
 
 

@@ -49,9 +49,15 @@ SCORE_SPATIAL = 1
 SCORE_FEEDER = 1
 
 SPATIAL_MAX_M = 400.0
-"""An area's customers' median point must be this close to a transformer for spatial evidence."""
+"""An area's customers' median point must be this close to a transformer for spatial evidence…"""
 SPATIAL_MIN_RATIO = 1.5
 """…and the second-nearest transformer on the feeder this many times farther away."""
+SPATIAL_DECIDE_MAX_M = 100.0
+"""Location alone decides a link only this close…"""
+SPATIAL_DECIDE_MIN_RATIO = 8.0
+"""…with the runner-up this many times farther. Transformers of one village stand tens of
+metres apart, so a looser rule links the wrong one too often: measured on generated data with
+ids and names blanked, (400 m, 1.5×) is 94 % precise, (100 m, 8×) 99.5 %."""
 
 CONFIDENCE: tuple[tuple[str, float], ...] = (
     ("both ids", 0.99),
@@ -296,7 +302,8 @@ def area_candidates(
         nearest_transformers(a, t, centroids).select("area_code", "transformer_id"),
     ]).unique()
     nearest = nearest_transformers(a, t, centroids).select(
-        "area_code", "transformer_id", pl.col("distance_m").alias("spatial_m")
+        "area_code", "transformer_id", pl.col("distance_m").alias("spatial_m"),
+        "runner_up_m",
     )
     scored = (
         pairs.join(a, on="area_code", how="left")
@@ -311,6 +318,12 @@ def area_candidates(
             .fill_null(False).alias("by_name"),
             pl.col("spatial_m").is_not_null().alias("by_spatial"),
             (pl.col("feeder_id") == pl.col("t_feeder")).fill_null(False).alias("same_feeder"),
+        )
+        .filter(
+            pl.col("by_pms_id") | pl.col("by_area_code") | pl.col("by_name")
+            | ((pl.col("spatial_m") <= SPATIAL_DECIDE_MAX_M)
+               & (pl.col("runner_up_m").is_null()
+                  | (pl.col("runner_up_m") >= pl.col("spatial_m") * SPATIAL_DECIDE_MIN_RATIO)))
         )
         .with_columns(
             (
@@ -355,7 +368,7 @@ def nearest_transformers(
         (pl.col("distance_m") <= SPATIAL_MAX_M)
         & (pl.col("runner_up_m").is_null()
            | (pl.col("runner_up_m") >= pl.col("distance_m") * SPATIAL_MIN_RATIO))
-    ).select("area_code", "transformer_id", "distance_m")
+    ).select("area_code", "transformer_id", "distance_m", "runner_up_m")
 
 
 def _method_and_confidence(frame: pl.DataFrame) -> pl.DataFrame:
