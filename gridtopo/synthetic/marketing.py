@@ -5,6 +5,8 @@ serial that has nothing to do with distribution ids, and carry the feeder/statio
 marketing spells them. Customers are generated column-wise in chunks (never a Python loop per
 customer), grouped by area in area-code order, with their defects applied to each chunk
 before it is encoded and appended; ``truth/customer_links.csv`` is written alongside.
+Duplicate rows (exact or conflicting) follow the last customer of the chunk their original
+is in, so that they are neither adjacent to the original nor all at the end of the file.
 """
 
 from __future__ import annotations
