@@ -127,3 +127,22 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
             main, ["--debug", "--db", f"sqlite:///{tmp_path}/x/y.db", "info"],
             catch_exceptions=False,
         )
+
+
+def test_generate_writes_sources_and_refuses_to_clobber(tmp_path: Path) -> None:
+    out = tmp_path / "sources"
+    result = run("generate", str(out), "--customers", "300", "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(result.output)
+    assert manifest["table_counts"]["customers"] >= 300
+    assert (out / "marketing" / "customers.csv").is_file()
+    again = run("generate", str(out), "--customers", "300")
+    assert_one_line_error(again, "not empty")
+    assert run("generate", str(out), "--customers", "300", "--overwrite").exit_code == 0
+
+
+def test_generate_rejects_unknown_defect_kind(tmp_path: Path) -> None:
+    result = run("generate", str(tmp_path / "x"), "--defects", "frobnicate=0.1")
+    assert result.exit_code == 2
+    assert "frobnicate" in result.output
+    assert not (tmp_path / "x").exists()

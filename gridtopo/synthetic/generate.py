@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 import gridtopo
+from gridtopo.errors import OutputExistsError
 from gridtopo.synthetic.crosslinks import apply_pair_defects
 from gridtopo.synthetic.defects import DefectLog, plan_defects, resolve_rates
 from gridtopo.synthetic.distribution import make_ids, plan_topology_defects, write_distribution
@@ -54,10 +55,6 @@ TABLE_OF_FILE = {
 _NETWORK, _AREAS, _PLAN, _PAIRS, _TOPOLOGY, _CUSTOMERS, _IDS = range(1, 8)
 
 ProgressFn = Callable[[str, int, int], None]
-
-
-class OutputExistsError(FileExistsError):
-    """The output directory is not empty and ``overwrite`` was not given."""
 
 
 @dataclass(frozen=True)
