@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import Connection, text
 
 from gridtopo.db.bulk import bulk_insert, read_frame
-from gridtopo.db.models import HISTORY_TABLES, VERSIONED_KEYS, Base
+from gridtopo.db.models import HISTORY_TABLES, VERSIONED_KEYS
 
 BOOKKEEPING = ("id", "source_file_id", "source_line", "valid_from_run", "row_hash", "run_id")
 """Columns that say where or when a row came from, not what it says."""
@@ -49,15 +49,10 @@ class VersionPlan:
         return {"added": self.added, "changed": self.changed, "removed": self.removed}
 
 
-def content_columns(table: str) -> list[str]:
-    """The columns of ``table`` whose values are its rows' content."""
-    columns = Base.metadata.tables[table].columns
-    return [c.name for c in columns if c.name not in BOOKKEEPING]
-
-
-def row_hash(frame: pl.DataFrame, table: str) -> pl.Series:
-    """A signed 64-bit hash of each row's content (as stored in ``row_hash``)."""
-    columns = [c for c in content_columns(table) if c in frame.columns]
+def row_hash(frame: pl.DataFrame) -> pl.Series:
+    """A signed 64-bit hash of each row's content (as stored in ``row_hash``): every column of
+    the database-shaped ``frame`` but the bookkeeping ones (points come as lon/lat columns)."""
+    columns = sorted(c for c in frame.columns if c not in BOOKKEEPING)
     hashed = frame.select(columns).hash_rows(seed=HASH_SEED)
     return hashed.reinterpret(signed=True).alias("row_hash")
 
@@ -65,7 +60,7 @@ def row_hash(frame: pl.DataFrame, table: str) -> pl.Series:
 def plan(conn: Connection, table: str, rows: pl.DataFrame, run_id: int) -> VersionPlan:
     """Compare ``rows`` (database-shaped, about to replace ``table``) with what is stored."""
     keys = list(VERSIONED_KEYS[table])
-    hashed = rows.with_columns(row_hash(rows, table))
+    hashed = rows.with_columns(row_hash(rows))
     key_list = ", ".join(f'"{k}"' for k in keys)
     stored = read_frame(
         conn,

@@ -3,8 +3,9 @@
 The source tables are emptied and refilled in bulk (:mod:`gridtopo.db.bulk`), then the links of
 the reconciliation are written. Before that, the former version of every changed or removed row
 of a versioned table is archived to its history twin (:mod:`gridtopo.db.versioning`), so that
-snapshots cost only what changed. Spatial indexes are dropped before and rebuilt after the load,
-which is far faster than maintaining them row by row. Everything happens on one connection in
+snapshots cost only what changed. Indexes, triggers and spatial indexes are set aside during the
+load and rebuilt after it (:func:`~gridtopo.db.bulk.bulk_load_mode`), which is far faster than
+maintaining them row by row. Everything happens on one connection in
 one transaction, so a failure anywhere leaves the previous model as it was.
 
 Canonical frames map onto tables by column name; besides that:
@@ -25,7 +26,7 @@ import polars as pl
 from sqlalchemy import Connection, text
 
 from gridtopo.db import versioning
-from gridtopo.db.bulk import bulk_insert, point_wkt
+from gridtopo.db.bulk import bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
 from gridtopo.topology.reconcile import node_feeders
 
@@ -58,7 +59,7 @@ def table_frame(name: str, frame: pl.DataFrame, file_ids: Sequence[int]) -> pl.D
             if "geometry" in frame.columns:
                 exprs.append(pl.col("geometry").alias("geom"))
             elif {"lon", "lat"} <= set(frame.columns):
-                exprs.append(point_wkt(pl.col("lon"), pl.col("lat")).alias("geom"))
+                exprs.extend([pl.col("lon"), pl.col("lat")])
         elif column == "source_file_id" and "_file" in frame.columns:
             exprs.append(
                 pl.col("_file").replace_strict(list(range(len(file_ids))), list(file_ids),
@@ -106,27 +107,8 @@ def derive_nodes(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     owners = node_feeders(edges.select("from_node", "to_node", "feeder_id"),
                           feeders.select("feeder_id", "source_node"))
     return located.join(owners.rename({"node": "node_id"}), on="node_id", how="left").select(
-        "node_id", "feeder_id", point_wkt(pl.col("lon"), pl.col("lat")).alias("geom")
+        "node_id", "feeder_id", "lon", "lat"
     ).sort("node_id")
-
-
-def _spatial_indexes(conn: Connection, enable: bool) -> None:
-    """Drop (``enable=False``) or build the spatial index of every geometry column."""
-    dialect = conn.dialect.name
-    for table, column in SPATIAL.items():
-        if dialect == "sqlite":
-            if enable:
-                conn.execute(text(f"SELECT CreateSpatialIndex('{table}', '{column}')"))
-            else:
-                conn.execute(text(f"SELECT DisableSpatialIndex('{table}', '{column}')"))
-                conn.execute(text(f'DROP TABLE IF EXISTS "idx_{table}_{column}"'))
-        elif enable:
-            conn.execute(text(
-                f'CREATE INDEX IF NOT EXISTS "idx_{table}_{column}" ON "{table}" '
-                f'USING gist ("{column}")'
-            ))
-        else:
-            conn.execute(text(f'DROP INDEX IF EXISTS "idx_{table}_{column}"'))
 
 
 def clear_model(conn: Connection) -> None:
@@ -184,23 +166,28 @@ def replace_model(
         versioning.archive(conn, name, version_plan.archive_keys, run_id)
         frames[name] = version_plan.rows
         changes[name] = version_plan.counts
-    _spatial_indexes(conn, enable=False)
-    clear_model(conn)
     written: dict[str, int] = {}
-    for name, frame in frames.items():
-        done = 0
+    with bulk_load_mode(conn, [*LOAD_ORDER, *DERIVED], SPATIAL):
+        clear_model(conn)
+        for name, frame in frames.items():
+            done = 0
 
-        def advance(rows: int, name: str = name, total: int = frame.height) -> None:
-            nonlocal done
-            done += rows
-            if progress:
-                progress(f"load {name}", done, total)
+            def advance(rows: int, name: str = name, total: int = frame.height) -> None:
+                nonlocal done
+                done += rows
+                if progress:
+                    progress(f"load {name}", done, total)
 
-        geometry = ("geom",) if name in SPATIAL and "geom" in frame.columns else ()
-        written[name] = bulk_insert(conn, name, frame, geometry=geometry, progress=advance)
+            geometry = ("geom",) if name in SPATIAL and "geom" in frame.columns else ()
+            points = {"geom": ("lon", "lat")} if "lon" in frame.columns else {}
+            key = list(VERSIONED_KEYS.get(name, ())) or [
+                c.name for c in Base.metadata.tables[name].primary_key.columns
+            ]
+            key = [c for c in key if c in frame.columns]
+            written[name] = bulk_insert(conn, name, frame.sort(key) if key else frame,
+                                        geometry=geometry, points=points, progress=advance)
+        if progress:
+            progress("indexes", 0, 1)
     if progress:
-        progress("spatial indexes", 0, 1)
-    _spatial_indexes(conn, enable=True)
-    if progress:
-        progress("spatial indexes", 1, 1)
+        progress("indexes", 1, 1)
     return LoadResult(written=written, changes=changes)

@@ -23,7 +23,7 @@ How each link is decided (highest priority first):
     ``spatial_match``; the confidence follows the evidence (see :data:`CONFIDENCE`).
 ``customer_transformer``
     steward; else through the customer's area: the area's transformer, with the area link's method
-    and confidence. A customer whose area is unknown or unlinked stays unlinked (the audit suggests
+    and confidence (its evidence is the customer row's own ``area_code``, not repeated). A customer whose area is unknown or unlinked stays unlinked (the audit suggests
     a fix; reconciliation does not guess from coordinates alone).
 
 >>> result = reconcile(tables)  # doctest: +SKIP
@@ -477,7 +477,7 @@ def link_customers(customers: pl.DataFrame, area_links: pl.DataFrame) -> tuple[p
     )
     links = joined.filter(pl.col("to_id").is_not_null()).select(
         pl.col("customer_id").alias("from_id"), "to_id", "method", "confidence",
-        _evidence("area_code"),
+        pl.lit(None, pl.Utf8).alias("evidence"),  # the customer's own area_code is the evidence
     )
     unlinked = _unlinked(
         joined.filter(pl.col("to_id").is_null()).rename({"customer_id": "entity_id"}),
