@@ -19,12 +19,14 @@ How each link is decided (highest priority first):
     clear nearest one on that feeder to the area's customers (+1), it is on the feeder marketing
     names (+1) — and pairs are taken best score first, one transformer per area and one area per
     transformer. A best score shared by two candidates of one area is a conflict: unlinked.
+    Location alone decides only under a much stricter rule (:data:`SPATIAL_DECIDE_MAX_M`).
     The method is ``cross_system_id`` when an id supports the pair, else ``name_match``, else
     ``spatial_match``; the confidence follows the evidence (see :data:`CONFIDENCE`).
 ``customer_transformer``
     steward; else through the customer's area: the area's transformer, with the area link's method
-    and confidence (its evidence is the customer row's own ``area_code``, not repeated). A customer whose area is unknown or unlinked stays unlinked (the audit suggests
-    a fix; reconciliation does not guess from coordinates alone).
+    and confidence (its evidence is the customer row's own ``area_code``, not repeated). A
+    customer whose area is unknown or unlinked stays unlinked (the audit suggests a fix;
+    reconciliation does not guess from coordinates alone).
 
 >>> result = reconcile(tables)  # doctest: +SKIP
 >>> result.summary["customer_transformer"]["linked"]  # doctest: +SKIP
