@@ -137,3 +137,16 @@ def test_versions_archive_changed_and_removed_rows(engine: Engine) -> None:
             "SELECT from_id, to_id FROM links_history WHERE kind = 'customer_transformer'"
         )).all()
         assert [tuple(r) for r in link_history] == [("C2", "PB-2")]
+
+
+def test_rows_breaking_a_reference_are_refused_whole(engine: Engine) -> None:
+    """Links naming a run that does not exist break a foreign key: on SQLite at insert, on
+    PostgreSQL when the constraint set aside for the load is validated again."""
+    data = tables()
+    load(engine, data, reconcile(data).links)
+    with pytest.raises(BulkLoadError, match=r"links|run_id"), engine.begin() as conn:
+        replace_model(conn, tables(CUSTOMERS.head(1)), file_ids=[None, None, None],  # type: ignore[list-item]
+                      links=reconcile(data).links, run_id=999)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Customer)) == 4
+        assert conn.scalar(select(func.count()).select_from(Link)) > 0

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import polars as pl
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from gridtopo.db.models import SRID
 from gridtopo.errors import BulkLoadError
@@ -163,9 +164,11 @@ def bulk_load_mode(
 ) -> Iterator[None]:
     """Make a large rewrite of ``tables`` fast, and leave them exactly as they were set up.
 
-    Inside the block the tables' secondary indexes (and on SQLite their triggers, which
-    SpatiaLite fires per row) are set aside; afterwards they are recreated and each spatial
-    index (``spatial`` maps table → geometry column) is rebuilt in one statement. All of it runs
+    Inside the block the tables' secondary indexes are set aside — on SQLite also their
+    triggers, which SpatiaLite fires per row; on PostgreSQL also foreign-key and unique
+    constraints, whose per-row checks cost more than one set-based validation afterwards.
+    Then everything is recreated, and on SQLite each spatial index (``spatial`` maps table →
+    geometry column) is rebuilt in one statement. All of it runs
     in the caller's transaction, so a failure rolls the definitions back with the data.
     """
     if conn.dialect.name == "sqlite":
@@ -194,6 +197,14 @@ def bulk_load_mode(
             ))
         conn.execute(text("PRAGMA cache_size = -2000"))
         return
+    constraints = conn.execute(
+        text("SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype "
+             "FROM pg_constraint WHERE contype IN ('f', 'u') AND (conrelid::regclass::text = "
+             "ANY(:t) OR confrelid::regclass::text = ANY(:t)) ORDER BY contype"),
+        {"t": list(tables)},
+    ).all()  # 'f' sorts before 'u': foreign keys go first, come back last
+    for table, name, _, _ in constraints:
+        conn.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'))
     saved = conn.execute(
         text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
              "AND tablename = ANY(:tables) AND indexname NOT IN (SELECT conname FROM "
@@ -204,5 +215,13 @@ def bulk_load_mode(
     yield
     for _, definition in saved:
         conn.execute(text(definition))
+    for table, name, definition, _ in reversed(constraints):
+        try:
+            with conn.begin_nested():
+                conn.execute(text(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}'))
+        except DBAPIError as err:
+            reason = str(err.orig or err).strip().splitlines()[0]
+            raise BulkLoadError(f"the loaded rows break {name} on {table}, nothing was "
+                                f"changed: {reason}") from err
     for table in tables:
         conn.execute(text(f'ANALYZE "{table}"'))
