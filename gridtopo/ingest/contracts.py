@@ -1,0 +1,116 @@
+"""The data contracts: one pandera (polars) schema per canonical table, built from
+:mod:`gridtopo.ingest.tables`, and the quarantine problems of the rows that break them.
+
+A contract declares each column's dtype, which fields are required (not null), the unique
+key, enum domains, numeric ranges (``contract_kva ≥ 0``, ``capacity_kva > 0``, lon/lat in
+degrees…) and the longest text the model stores. Ingest validates each file's converted rows
+with ``lazy=True`` and turns pandera's failure cases (which carry the row index) into problems;
+uniqueness is left out of that row pass because :mod:`gridtopo.ingest.dedupe` resolves
+repeated keys (merge or conflict) — after which every loadable frame satisfies the full
+contract, uniqueness included.
+
+>>> contract("customers").validate(bundle.tables["customers"].frame)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from gridtopo.ingest.convert import PROBLEM_SCHEMA, RANK_CONTRACT, ROW, empty_problems
+from gridtopo.ingest.tables import TABLES, Field, Table
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A pandera check with the quarantine rule it stands for and the sentence that explains
+    a failure (after ``<header> (<field>) '<value>'``)."""
+
+    check: pa.Check
+    rule: str
+    detail: str
+
+
+def _bound(value: float) -> str:
+    return f"{value:g}"
+
+
+def field_rules(f: Field) -> list[Rule]:
+    """The checks of one field, in the order they are reported."""
+    rules: list[Rule] = []
+    if f.domain:
+        rules.append(Rule(pa.Check.isin(list(f.domain)), "not_in_domain",
+                          f"is not one of {', '.join(f.domain)}"))
+    if f.minimum is not None and f.maximum is not None:
+        rules.append(Rule(
+            pa.Check.in_range(f.minimum, f.maximum, include_min=f.minimum_inclusive),
+            "out_of_range", f"is not between {_bound(f.minimum)} and {_bound(f.maximum)}"))
+    elif f.minimum is not None:
+        check = pa.Check.ge(f.minimum) if f.minimum_inclusive else pa.Check.gt(f.minimum)
+        sign = "≥" if f.minimum_inclusive else ">"
+        rules.append(Rule(check, "out_of_range", f"must be {sign} {_bound(f.minimum)}"))
+    if f.max_length is not None:
+        rules.append(Rule(pa.Check.str_length(max_value=f.max_length), "too_long",
+                          f"is longer than {f.max_length} characters"))
+    return rules
+
+
+@cache
+def contract(table: str, unique: bool = True) -> pa.DataFrameSchema:
+    """The pandera schema of canonical table ``table`` (a loadable frame: canonical columns,
+    ``_file`` and ``_line``); ``unique=False`` leaves out the key's uniqueness."""
+    spec = TABLES[table]
+    columns = {
+        f.name: pa.Column(
+            f.dtype,
+            checks=[r.check for r in field_rules(f)],
+            nullable=not f.required,
+            unique=f.unique and unique,
+        )
+        for f in spec.fields
+    }
+    columns["_file"] = pa.Column(pl.Int32, nullable=False)
+    columns["_line"] = pa.Column(pl.Int64, nullable=False)
+    return pa.DataFrameSchema(columns, name=table, strict=True, ordered=True)
+
+
+def contract_problems(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Problems of the rows of ``frame`` (canonical columns, :data:`ROW`, ``_line``) that
+    break the contract of ``table`` (uniqueness aside); one per failed check."""
+    schema = contract(table.name, unique=False)
+    rows = frame.select(*table.columns, pl.lit(0, pl.Int32).alias("_file"), "_line")
+    try:
+        schema.validate(rows, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return empty_problems()
+    if cases["index"].null_count():
+        raise RuntimeError(f"{table.name}: canonical frame breaks its contract as a whole:\n"
+                           f"{cases.filter(pl.col('index').is_null())}")
+    lookup: list[dict[str, object]] = []
+    for order, f in enumerate(table.fields):
+        lookup.append({"column": f.name, "check_number": None, "rule": "missing_required",
+                       "detail": "is blank but required", "rank": RANK_CONTRACT + order})
+        lookup.extend({"column": f.name, "check_number": number, "rule": r.rule,
+                       "detail": r.detail, "rank": RANK_CONTRACT + 100 + order}
+                      for number, r in enumerate(field_rules(f)))
+    rules = pl.DataFrame(lookup, schema={"column": pl.Utf8, "check_number": pl.Int32,
+                                         "rule": pl.Utf8, "detail": pl.Utf8,
+                                         "rank": pl.Int32})
+    cases = cases.with_columns(
+        pl.when(pl.col("check") == "not_nullable").then(None)
+        .otherwise(pl.col("check_number")).cast(pl.Int32).alias("check_number")
+    )
+    found = cases.join(rules, on=["column", "check_number"], how="left", nulls_equal=True)
+    if found["rule"].null_count():
+        raise RuntimeError(f"{table.name}: unexpected contract failures:\n"
+                           f"{found.filter(pl.col('rule').is_null())}")
+    return found.select(
+        frame[ROW].gather(found["index"].cast(pl.Int64)).alias(ROW),
+        pl.col("column").alias("field"), "rule", "detail", "rank",
+    ).cast(dict(PROBLEM_SCHEMA))

@@ -1,0 +1,329 @@
+"""The canonical source tables of ``spec/sources.md`` as data: the one place that says which
+fields exist, how they may be spelled in a header, their type and the rules they obey.
+
+Everything in ingest is driven by :data:`TABLES` — header matching, type conversion, the
+pandera contracts, de-duplication and file discovery — and other parts of gridtopo import it
+to know the canonical columns. Changing the input contract means changing this module (and
+``sources.md``), nothing else.
+
+>>> TABLES["customers"].key
+'customer_id'
+>>> TABLES["customers"].field("contract_kva").aliases[:2]
+('合同容量', '运行容量')
+>>> TABLES["edges"].field("kind").values["断路器"]
+'breaker'
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+import polars as pl
+
+FieldKind = Literal["id", "text", "number", "datetime", "boolean", "enum", "wkt"]
+"""How a field's text is converted: ``id``/``text`` stay text (ids keep leading zeros),
+``number`` → Float64, ``datetime`` → naive Datetime(us), ``boolean`` → Boolean, ``enum`` →
+one of the field's ``domain`` values, ``wkt`` → validated WKT LineString text."""
+
+DTYPES: Mapping[str, pl.DataType] = MappingProxyType({
+    "id": pl.Utf8(),
+    "text": pl.Utf8(),
+    "number": pl.Float64(),
+    "datetime": pl.Datetime("us"),
+    "boolean": pl.Boolean(),
+    "enum": pl.Utf8(),
+    "wkt": pl.Utf8(),
+})
+
+ID_LENGTH = 64
+"""Longest id the model stores (``String(64)`` in :mod:`gridtopo.db.models`)."""
+NAME_LENGTH = 255
+"""Longest name the model stores."""
+
+
+def fold(text: str) -> str:
+    """Spelling-insensitive key of a header or value: NFKC (full-width → half-width), case
+    folded, without spaces, underscores and hyphens.
+
+    >>> fold("Ｃustomer_ID "), fold("In-Service"), fold("　A相")
+    ('customerid', 'inservice', 'a相')
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if not (ch.isspace() or ch in "_-"))
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical field of a table.
+
+    ``values`` maps source spellings (compared through :func:`fold`) to canonical values for
+    ``enum`` and ``boolean`` fields; ``domain`` lists an enum's canonical values and
+    ``default`` fills a blank one. ``minimum``/``maximum`` bound numbers (``minimum_inclusive``
+    False makes the bound strict). ``units`` are the trailing units a number may carry, with
+    the factor to the canonical unit (``{"kva": 1.0}``, keys folded). ``max_length`` is the
+    longest text the model stores; ``personal`` marks personal data (kept apart, maskable).
+    """
+
+    name: str
+    kind: FieldKind
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+    unique: bool = False
+    personal: bool = False
+    domain: tuple[str, ...] = ()
+    values: Mapping[str, str | bool] = field(default_factory=dict)
+    default: str | None = None
+    minimum: float | None = None
+    minimum_inclusive: bool = True
+    maximum: float | None = None
+    units: Mapping[str, float] = field(default_factory=dict)
+    max_length: int | None = None
+
+    @property
+    def dtype(self) -> pl.DataType:
+        """The polars dtype of the field in canonical frames."""
+        return DTYPES[self.kind]
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """Every header that names this field without configuration: its name and aliases."""
+        return (self.name, *self.aliases)
+
+    def value_map(self, extra: Mapping[str, str | bool] | None = None) -> dict[str, str | bool]:
+        """Folded source spelling → canonical value: the domain itself, the built-in spellings
+        and ``extra`` (a profile's map, which wins)."""
+        mapping: dict[str, str | bool] = {fold(v): v for v in self.domain}
+        for source in (self.values, extra or {}):
+            mapping.update({fold(k): v for k, v in source.items()})
+        return mapping
+
+
+@dataclass(frozen=True)
+class Table:
+    """One canonical table: its fields (key first), the system that exports it, the file
+    names it is found under (matched through :func:`fold`-like rules, see
+    :mod:`gridtopo.ingest.discover`) and the geometry a GIS layer of it carries."""
+
+    name: str
+    system: Literal["marketing", "distribution"]
+    fields: tuple[Field, ...]
+    file_names: tuple[str, ...]
+    geometry: Literal["point", "line"] | None = None
+
+    @property
+    def key(self) -> str:
+        """The unique identifying field."""
+        return next(f.name for f in self.fields if f.unique)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Canonical column names in order."""
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        """Canonical column → dtype."""
+        return {f.name: f.dtype for f in self.fields}
+
+    def field(self, name: str) -> Field:
+        """The field called ``name`` (KeyError if none)."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+
+# --------------------------------------------------------------------------- shared vocab
+
+KVA = MappingProxyType({"kva": 1.0, "千伏安": 1.0, "mva": 1000.0})
+KV = MappingProxyType({"kv": 1.0, "千伏": 1.0, "v": 0.001, "伏": 0.001})
+METRES = MappingProxyType({"m": 1.0, "米": 1.0, "km": 1000.0, "公里": 1000.0, "千米": 1000.0})
+DEGREES = MappingProxyType({"°": 1.0, "度": 1.0})
+
+CUSTOMER_STATUS = MappingProxyType({
+    "正常": "active", "正常用电": "active", "在用": "active", "运行": "active",
+    "normal": "active",
+    "销户": "closed", "已销户": "closed", "注销": "closed", "已注销": "closed",
+})
+TRANSFORMER_STATUS = MappingProxyType({
+    "运行": "in_service", "在运": "in_service", "投运": "in_service", "在用": "in_service",
+    "正常": "in_service", "active": "in_service",
+    "退役": "retired", "退运": "retired", "报废": "retired", "停运": "retired",
+})
+EDGE_KIND = MappingProxyType({
+    "线路": "line", "架空线": "line", "架空线路": "line", "导线": "line", "导线段": "line",
+    "overhead": "line",
+    "电缆": "cable", "电缆线路": "cable", "电缆段": "cable",
+    "开关": "switch", "负荷开关": "switch", "隔离开关": "switch", "刀闸": "switch",
+    "分段开关": "switch", "联络开关": "switch",
+    "断路器": "breaker", "出线开关": "breaker", "cb": "breaker",
+    "熔断器": "fuse", "跌落式熔断器": "fuse", "跌落保险": "fuse",
+    "重合器": "recloser",
+})
+PHASE = MappingProxyType({
+    "a相": "A", "b相": "B", "c相": "C", "abc相": "ABC", "三相": "ABC", "3相": "ABC",
+})
+YES_NO: Mapping[str, bool] = MappingProxyType({
+    "true": True, "false": False, "t": True, "f": False, "1": True, "0": False,
+    "1.0": True, "0.0": False, "yes": True, "no": False, "y": True, "n": False,
+    "是": True, "否": False, "常开": True, "常闭": False, "开": True, "闭": False,
+    "分": True, "合": False, "分位": True, "合位": False, "断开": True, "闭合": False,
+    "open": True, "closed": False,
+})
+
+UPDATED_AT_ALIASES = ("更新时间", "最后修改时间", "修改时间", "最后更新时间", "update_time",
+                      "last_modified")
+
+
+def _id(name: str, *aliases: str, required: bool = False, unique: bool = False) -> Field:
+    return Field(name, "id", aliases, required=required, unique=unique, max_length=ID_LENGTH)
+
+
+def _name(name: str, *aliases: str, required: bool = False, personal: bool = False) -> Field:
+    return Field(name, "text", aliases, required=required, personal=personal,
+                 max_length=NAME_LENGTH)
+
+
+def _updated_at() -> Field:
+    return Field("updated_at", "datetime", UPDATED_AT_ALIASES)
+
+
+def _lon_lat() -> tuple[Field, Field]:
+    return (
+        Field("lon", "number", ("经度", "longitude", "lng", "x坐标"), minimum=-180.0,
+              maximum=180.0, units=DEGREES),
+        Field("lat", "number", ("纬度", "latitude", "y坐标"), minimum=-90.0, maximum=90.0,
+              units=DEGREES),
+    )
+
+
+def _voltage_kv() -> Field:
+    return Field("voltage_kv", "number", ("电压等级", "额定电压", "voltage"), minimum=0.0,
+                 minimum_inclusive=False, units=KV)
+
+
+def _capacity(*aliases: str) -> Field:
+    return Field("capacity_kva", "number", aliases, minimum=0.0, minimum_inclusive=False,
+                 units=KVA)
+
+
+CUSTOMERS = Table(
+    "customers", "marketing",
+    (
+        _id("customer_id", "户号", "用户编号", "客户编号", "用户号", "account_no",
+            required=True, unique=True),
+        _name("customer_name", "户名", "用户名称", "客户名称", required=True, personal=True),
+        Field("address", "text", ("用电地址", "地址"), personal=True),
+        Field("phone", "text", ("联系电话", "手机号码", "移动电话", "电话"), personal=True,
+              max_length=ID_LENGTH),
+        _id("area_code", "台区编号", "台区编码", required=True),
+        _name("area_name", "台区名称"),
+        _name("feeder_name", "线路名称", "所属线路"),
+        _name("station_name", "变电站名称", "所属变电站", "变电站"),
+        _id("meter_id", "电能表资产号", "表计资产编号", "电表资产号"),
+        Field("phase", "enum", ("相别", "接线相别"), domain=("A", "B", "C", "ABC"),
+              values=PHASE),
+        Field("voltage_class", "text", ("电压等级", "供电电压"), max_length=16),
+        Field("contract_kva", "number", ("合同容量", "运行容量"), minimum=0.0, units=KVA),
+        Field("status", "enum", ("用户状态", "状态"), domain=("active", "closed"),
+              values=CUSTOMER_STATUS, default="active"),
+        *_lon_lat(),
+        _updated_at(),
+    ),
+    ("customers", "customer", "用户档案", "用户", "用户信息", "客户档案", "用电客户"),
+    geometry="point",
+)
+
+TRANSFORMER_AREAS = Table(
+    "transformer_areas", "marketing",
+    (
+        _id("area_code", "台区编号", "台区编码", required=True, unique=True),
+        _name("area_name", "台区名称"),
+        _name("feeder_name", "线路名称", "所属线路"),
+        _name("station_name", "变电站名称", "所属变电站"),
+        _capacity("台区容量", "变压器容量", "配变容量"),
+        _id("pms_transformer_id", "PMS设备编码", "配变设备编码", "设备编码"),
+        _updated_at(),
+    ),
+    ("transformer_areas", "transformer_area", "areas", "台区档案", "台区", "台区信息"),
+)
+
+STATIONS = Table(
+    "stations", "distribution",
+    (
+        _id("station_id", "设备编码", "变电站编码", required=True, unique=True),
+        _name("station_name", "变电站名称"),
+        _voltage_kv(),
+        *_lon_lat(),
+    ),
+    ("stations", "station", "substations", "变电站", "变电站档案", "厂站"),
+    geometry="point",
+)
+
+FEEDERS = Table(
+    "feeders", "distribution",
+    (
+        _id("feeder_id", "线路编码", required=True, unique=True),
+        _name("feeder_name", "线路名称"),
+        _id("station_id", "所属变电站编码", "变电站编码"),
+        _voltage_kv(),
+        _id("source_node", "出线节点"),
+    ),
+    ("feeders", "feeder", "馈线", "线路", "10kv线路", "馈线档案", "线路档案"),
+)
+
+EDGES = Table(
+    "edges", "distribution",
+    (
+        _id("edge_id", "设备编码", required=True, unique=True),
+        Field("kind", "enum", ("设备类型",), required=True,
+              domain=("line", "cable", "switch", "breaker", "fuse", "recloser"),
+              values=EDGE_KIND),
+        _id("feeder_id", "线路编码", "所属线路"),
+        _id("from_node", "起始节点", "起点", required=True),
+        _id("to_node", "终止节点", "终点", required=True),
+        Field("normal_open", "boolean", ("常开", "常开状态"), values=YES_NO),
+        Field("length_m", "number", ("长度",), minimum=0.0, units=METRES),
+        Field("geometry", "wkt", ("几何", "WKT", "geom")),
+    ),
+    ("edges", "edge", "设备", "边", "拓扑", "网络拓扑", "设备连接", "连接关系", "线路设备"),
+    geometry="line",
+)
+
+TRANSFORMERS = Table(
+    "transformers", "distribution",
+    (
+        _id("transformer_id", "设备编码", "配变编码", required=True, unique=True),
+        _name("transformer_name", "配变名称", "设备名称"),
+        _id("feeder_id", "所属线路", "线路编码"),
+        _id("node", "连接节点"),
+        _capacity("额定容量", "配变容量"),
+        _id("marketing_area_code", "营销台区编号", "台区编号"),
+        Field("status", "enum", ("运行状态", "设备状态", "状态"),
+              domain=("in_service", "retired"), values=TRANSFORMER_STATUS,
+              default="in_service"),
+        *_lon_lat(),
+        _updated_at(),
+    ),
+    ("transformers", "transformer", "配变", "配变档案", "配电变压器", "公变", "变压器"),
+    geometry="point",
+)
+
+TABLES: Mapping[str, Table] = MappingProxyType({
+    t.name: t
+    for t in (STATIONS, FEEDERS, EDGES, TRANSFORMERS, TRANSFORMER_AREAS, CUSTOMERS)
+})
+"""Every canonical table by name, distribution tables first."""
+
+PERSONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in CUSTOMERS.fields if f.personal)
+"""Customers' personal-data fields (name, address, phone)."""
+
+
+def canonical_schema(table: str) -> dict[str, pl.DataType]:
+    """Column → dtype of a loadable frame of ``table``: canonical fields plus ``_file``
+    (index into the bundle's files) and ``_line`` (1-based line, header = 1)."""
+    return {**TABLES[table].schema, "_file": pl.Int32(), "_line": pl.Int64()}
