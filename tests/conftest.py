@@ -141,3 +141,77 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = open_engine(db_url)
     yield eng
     eng.dispose()
+
+
+# --------------------------------------------------------------------------- an ingested model
+
+MODEL_CUSTOMERS = 3000
+MODEL_SEED = 42
+
+
+@pytest.fixture(scope="session")
+def synthetic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated exports of both systems (default defects) with ``truth/``, once per session."""
+    from gridtopo.synthetic import generate
+
+    out = tmp_path_factory.mktemp("synthetic") / "sources"
+    generate(out, MODEL_CUSTOMERS, seed=MODEL_SEED)
+    return out
+
+
+def _ingest(url: str, sources: Path) -> None:
+    from gridtopo.ingest.run import ingest
+
+    engine = open_engine(url, create=True)
+    upgrade(engine)
+    ingest(engine, sources)
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_model_template(
+    tmp_path_factory: pytest.TempPathFactory, synthetic_sources: Path
+) -> Path:
+    """A SQLite database holding the ingested ``synthetic_sources``, built once per session."""
+    path = tmp_path_factory.mktemp("model") / "gridtopo.db"
+    _ingest(f"sqlite:///{path}", synthetic_sources)
+    engine = open_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_model_template(pg_admin: Engine, synthetic_sources: Path) -> Iterator[str]:
+    """A PostgreSQL database holding the ingested ``synthetic_sources``, used as a template."""
+    name = _create_pg_database(pg_admin)
+    _ingest(_pg_url(name), synthetic_sources)
+    try:
+        yield name
+    finally:
+        _drop_pg_database(pg_admin, name)
+
+
+@pytest.fixture
+def model_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a fresh copy of the ingested synthetic model on ``backend``."""
+    if backend == "sqlite":
+        path = tmp_path / "gridtopo.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_model_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin: Engine = request.getfixturevalue("pg_admin")
+    name = _create_pg_database(admin, template=request.getfixturevalue("pg_model_template"))
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_pg_database(admin, name)
+
+
+@pytest.fixture
+def model_engine(model_db_url: str) -> Iterator[Engine]:
+    """An open engine on a fresh copy of the ingested synthetic model."""
+    eng = open_engine(model_db_url)
+    yield eng
+    eng.dispose()
