@@ -1,0 +1,184 @@
+"""Ingest benchmark: generate → ingest (read + reconcile + load) on each store, at Guangdong size.
+
+Prints, per store, a table of stages (seconds, rows/s, peak RSS of the ingest process), the
+accuracy of customer→transformer links against the generator's truth (overall and per method),
+and beside it the same 1M customer rows loaded the naive ways (pandas ``to_sql``, ORM
+``add_all``) versus gridtopo's bulk path, as the ratio to beat.
+
+    python benchmarks/ingest.py                         # full size: 14,297,503 customers
+    python benchmarks/ingest.py --customers 200000 --naive-rows 100000
+    python benchmarks/ingest.py --keep /tmp/gridtopo-full   # keep databases for other benchmarks
+
+Targets (issue 4): ingest + reconcile + load ≤ 5 min per store, peak RSS ≤ 8 GB;
+precision ≥ 99.5 %, recall ≥ 99 % of recoverable customer links.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+FULL = 14_297_503
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_ingest(url: str, sources: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    """Child process: one ingest, reporting its stage times and its own peak RSS."""
+    from gridtopo.db import open_engine, upgrade
+    from gridtopo.db.bulk import read_frame
+    from gridtopo.ingest.run import ingest
+    from gridtopo.topology.accuracy import link_accuracy, read_truth
+
+    engine = open_engine(url, create=True)
+    upgrade(engine)
+    started = time.perf_counter()
+    report = ingest(engine, Path(sources))
+    total = time.perf_counter() - started
+    rss = _rss_mb()
+    with engine.connect() as conn:
+        links = read_frame(conn, "SELECT from_id, to_id, method FROM links WHERE kind = "
+                           "'customer_transformer'",
+                           {"from_id": pl.Utf8, "to_id": pl.Utf8, "method": pl.Utf8})
+    accuracy = link_accuracy(links, read_truth(Path(sources) / "truth"))
+    queue.put({"report": report.to_dict(), "total": total, "rss_mb": rss,
+               "accuracy": accuracy})
+
+
+def _fresh_url(backend: str, workdir: Path, name: str) -> str:
+    if backend == "sqlite":
+        path = workdir / f"{name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    subprocess.run(["psql", "-qX", PG_ADMIN, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+                    "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def ingest_table(backend: str, result: dict[str, Any]) -> None:
+    report = result["report"]
+    rows = report["totals"]["rows_read"]
+    print(f"\n## ingest on {backend}: {rows:,} source rows, "
+          f"{report['loaded'].get('customers', 0):,} customers loaded")
+    print(f"{'stage':<12} {'seconds':>9} {'rows/s':>12}")
+    for stage, seconds in report["seconds"].items():
+        print(f"{stage:<12} {seconds:>9.1f} {rows / seconds if seconds else 0:>12,.0f}")
+    print(f"{'total':<12} {result['total']:>9.1f} {rows / result['total']:>12,.0f}"
+          f"   peak RSS {result['rss_mb'] / 1024:.2f} GB")
+    acc = result["accuracy"]
+    print(f"customer→transformer: precision {acc['precision']:.4%}, recall {acc['recall']:.4%} "
+          f"of {acc['recoverable']:,} recoverable")
+    for method, score in acc["by_method"].items():
+        print(f"  {method:<18} {score['links']:>11,} links  precision {score['precision']:.4%}"
+              f"  recall share {score['recall']:.4%}")
+
+
+def naive_comparison(backend: str, sources: Path, workdir: Path, rows: int) -> None:
+    """The same customer rows loaded by pandas to_sql, ORM add_all and gridtopo's bulk path."""
+    from sqlalchemy.orm import Session
+
+    from gridtopo.db import open_engine, upgrade
+    from gridtopo.db.bulk import bulk_insert
+    from gridtopo.db.models import Customer
+    from gridtopo.ingest import read_sources
+
+    bundle = read_sources(sources)
+    frame = bundle.tables["customers"].frame.head(rows)
+    shaped = frame.select("customer_id", "area_code", "area_name", "feeder_name",
+                          "station_name", "meter_id", "phase", "voltage_class", "contract_kva",
+                          "status", "updated_at")
+    print(f"\n## the same {shaped.height:,} customer rows on {backend}, three ways")
+    print(f"{'method':<28} {'seconds':>9} {'rows/s':>12} {'vs gridtopo':>12}")
+    timings: dict[str, float] = {}
+
+    def timed(label: str, load: Any) -> None:
+        engine = open_engine(_fresh_url(backend, workdir, "naive"), create=True)
+        upgrade(engine)
+        started = time.perf_counter()
+        load(engine)
+        timings[label] = time.perf_counter() - started
+        engine.dispose()
+
+    def gridtopo_bulk(engine: Any) -> None:
+        with engine.begin() as conn:
+            bulk_insert(conn, "customers", shaped.with_columns(
+                frame["lon"], frame["lat"]), points={"geom": ("lon", "lat")})
+
+    def pandas_to_sql(engine: Any) -> None:
+        shaped.to_pandas().to_sql("customers", engine, if_exists="append", index=False,
+                                  chunksize=10_000)
+
+    def orm_add_all(engine: Any) -> None:
+        with Session(engine) as session:
+            session.add_all(Customer(**r) for r in shaped.with_columns(
+                pl.col("updated_at").dt.replace_time_zone("UTC")).iter_rows(named=True))
+            session.commit()
+
+    timed("gridtopo bulk (with geometry)", gridtopo_bulk)
+    timed("pandas to_sql", pandas_to_sql)
+    timed("ORM add_all", orm_add_all)
+    base = timings["gridtopo bulk (with geometry)"]
+    for label, seconds in timings.items():
+        print(f"{label:<28} {seconds:>9.1f} {shaped.height / seconds:>12,.0f} "
+              f"{seconds / base:>11.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=FULL)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--naive-rows", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep the ingested databases here (SQLite file gridtopo.db, "
+                             "PostgreSQL database gridtopo_full) for other benchmarks")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="gridtopo-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sources = workdir / f"sources-{args.customers}-{args.seed}"
+    if not (sources / "truth" / "manifest.json").exists():
+        from gridtopo.synthetic import generate
+
+        started = time.perf_counter()
+        generate(sources, args.customers, seed=args.seed, overwrite=True)
+        print(f"generated {args.customers:,} customers in {time.perf_counter() - started:.0f} s")
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    context = mp.get_context("spawn")
+    target = args.keep or workdir
+    target.mkdir(parents=True, exist_ok=True)
+    for backend in backends:
+        name = "gridtopo" if backend == "sqlite" else (
+            "gridtopo_full" if args.keep else "gridtopo_bench")
+        url = _fresh_url(backend, target, name)
+        queue: mp.Queue = context.Queue()  # type: ignore[type-arg]
+        child = context.Process(target=_run_ingest, args=(url, str(sources), queue))
+        child.start()
+        result = queue.get()
+        child.join()
+        ingest_table(backend, result)
+    for backend in backends:
+        naive_comparison(backend, sources, workdir, args.naive_rows)
+    if args.keep:
+        (args.keep / "READY").write_text(f"{args.customers} customers, seed {args.seed}\n")
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
