@@ -12,7 +12,7 @@ transformer. Tie edges with a blank ``feeder_id`` fall outside any station/feede
 Unknown ids are an error (exit 2), checked against the model as of the chosen run.
 
 >>> with engine.connect() as conn:  # doctest: +SKIP
-...     view = open_view(conn, as_of="12", feeders=("XL-000001",))
+...     view = open_view(conn, Scope(as_of="12", feeders=("XL-000001",)))
 ...     view.feeder_ids
 ('XL-000001',)
 """
@@ -50,6 +50,19 @@ def parse_bbox(text: str) -> BBox:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """What the user asked for: ``as_of`` (run id or date, None = now) and the filters.
+
+    >>> Scope(as_of="2024-12-31", feeders=("XL-000001",))  # doctest: +SKIP
+    """
+
+    as_of: str | int | None = None
+    stations: tuple[str, ...] = ()
+    feeders: tuple[str, ...] = ()
+    bbox: BBox | None = None
+
+
+@dataclass(frozen=True)
 class View:
     """A resolved export scope: the run (None = current model) and the filters.
 
@@ -71,17 +84,10 @@ def _known(conn: Connection, table: str, column: str, ids: Sequence[str],
     return {row[0] for row in found}
 
 
-def open_view(
-    conn: Connection,
-    *,
-    as_of: str | int | None = None,
-    stations: Sequence[str] = (),
-    feeders: Sequence[str] = (),
-    bbox: BBox | str | None = None,
-) -> View:
-    """Resolve ``as_of`` and check the filters against the model as of that run."""
-    run = resolve_as_of(conn, as_of)
-    box = parse_bbox(bbox) if isinstance(bbox, str) else bbox
+def open_view(conn: Connection, scope: Scope = Scope()) -> View:
+    """Resolve ``scope.as_of`` and check the filters against the model as of that run."""
+    run = resolve_as_of(conn, scope.as_of)
+    stations, feeders, box = scope.stations, scope.feeders, scope.bbox
     filters: dict[str, object] = {"as_of_run": run}
     feeder_ids: set[str] | None = None
     station_ids: set[str] | None = None
