@@ -17,6 +17,7 @@ given in ``points`` (``{"geom": ("lon", "lat")}``), which SQLite turns into geom
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -67,18 +68,31 @@ def bulk_insert(
     *,
     geometry: Sequence[str] = (),
     points: Mapping[str, Point] | None = None,
+    order_by: Sequence[str] = (),
     progress: ProgressFn | None = None,
 ) -> int:
-    """Insert every row of ``frame`` into ``table`` on ``conn``; return the row count."""
+    """Insert every row of ``frame`` into ``table`` on ``conn``; return the row count.
+
+    Rows go in ``order_by`` order (key order makes B-tree inserts appends). The frame is
+    converted chunk by chunk, so memory grows by one chunk, never by a copy of the frame.
+    """
     if frame.is_empty():
         return 0
     backend = conn.dialect.name
-    data = _prepare(frame, backend, geometry, points or {})
+    order = None
+    if order_by and not frame.select(pl.struct(order_by).is_sorted()).item():
+        order = frame.select(pl.arg_sort_by(order_by)).to_series()
+    chunks = (
+        _prepare(frame.slice(offset, CHUNK_ROWS) if order is None
+                 else frame[order.slice(offset, CHUNK_ROWS)],
+                 backend, geometry, points or {})
+        for offset in range(0, frame.height, CHUNK_ROWS)
+    )
     try:
         if backend == "postgresql":
-            _copy_postgresql(conn, table, data, progress)
+            _copy_postgresql(conn, table, chunks, progress)
         else:
-            _insert_sqlite(conn, table, data, geometry, points or {}, progress)
+            _insert_sqlite(conn, table, chunks, geometry, points or {}, progress)
     except conn.dialect.loaded_dbapi.Error as err:
         reason = str(err).strip().splitlines()[0]
         raise BulkLoadError(f"loading {table} failed, nothing was changed: {reason}") from err
@@ -86,15 +100,15 @@ def bulk_insert(
 
 
 def _copy_postgresql(
-    conn: Connection, table: str, frame: pl.DataFrame, progress: ProgressFn | None
+    conn: Connection, table: str, chunks: Iterator[pl.DataFrame], progress: ProgressFn | None
 ) -> None:
-    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    first = next(chunks)
+    columns = ", ".join(f'"{c}"' for c in first.columns)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute("SET LOCAL TIME ZONE 'UTC'")
     sql = f'COPY "{table}" ({columns}) FROM STDIN (FORMAT csv, NULL \'\\N\')'
     with cursor.copy(sql) as copy:
-        for offset in range(0, frame.height, CHUNK_ROWS):
-            chunk = frame.slice(offset, CHUNK_ROWS)
+        for chunk in itertools.chain([first], chunks):
             buffer = io.BytesIO()
             chunk.write_csv(buffer, include_header=False, null_value="\\N")
             copy.write(buffer.getvalue())
@@ -105,23 +119,21 @@ def _copy_postgresql(
 def _insert_sqlite(
     conn: Connection,
     table: str,
-    frame: pl.DataFrame,
+    chunks: Iterator[pl.DataFrame],
     geometry: Sequence[str],
     points: Mapping[str, Point],
     progress: ProgressFn | None,
 ) -> None:
-    coordinates = {c for pair in points.values() for c in pair}
-    plain = [c for c in frame.columns if c not in coordinates]
-    names = [*plain, *points]
+    first = next(chunks)
+    coordinates = [c for pair in points.values() for c in pair]
+    plain = [c for c in first.columns if c not in coordinates]
     values = [f"GeomFromText(?, {SRID})" if c in geometry else "?" for c in plain]
     values += [f"MakePoint(?, ?, {SRID})" for _ in points]
-    ordered = frame.select([*plain, *(c for pair in points.values() for c in pair)])
-    columns = ", ".join(f'"{c}"' for c in names)
+    columns = ", ".join(f'"{c}"' for c in [*plain, *points])
     sql = f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join(values)})'
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    for offset in range(0, ordered.height, CHUNK_ROWS):
-        chunk = ordered.slice(offset, CHUNK_ROWS)
-        cursor.executemany(sql, chunk.iter_rows())
+    for chunk in itertools.chain([first], chunks):
+        cursor.executemany(sql, chunk.select([*plain, *coordinates]).iter_rows())
         if progress:
             progress(chunk.height)
 

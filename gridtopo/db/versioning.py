@@ -60,23 +60,25 @@ def row_hash(frame: pl.DataFrame) -> pl.Series:
 def plan(conn: Connection, table: str, rows: pl.DataFrame, run_id: int) -> VersionPlan:
     """Compare ``rows`` (database-shaped, about to replace ``table``) with what is stored."""
     keys = list(VERSIONED_KEYS[table])
-    hashed = rows.with_columns(row_hash(rows))
+    hashes = rows.select(keys).with_columns(row_hash(rows))
     key_list = ", ".join(f'"{k}"' for k in keys)
     stored = read_frame(
         conn,
         f'SELECT {key_list}, row_hash, valid_from_run FROM "{table}"',
         {**dict.fromkeys(keys, pl.Utf8), "old_hash": pl.Int64, "old_from": pl.Int64},
     )
-    merged = hashed.join(stored, on=keys, how="left")
-    same = pl.col("old_hash") == pl.col("row_hash")
-    merged = merged.with_columns(
-        pl.when(same.fill_null(False)).then(pl.col("old_from")).otherwise(pl.lit(run_id))
-        .cast(pl.Int64).alias("valid_from_run")
+    # join keys and hashes only (never the wide rows), keeping the rows' order
+    merged = hashes.join(stored, on=keys, how="left", maintain_order="left")
+    same = (pl.col("old_hash") == pl.col("row_hash")).fill_null(False)
+    versions = merged.select(
+        "row_hash",
+        pl.when(same).then(pl.col("old_from")).otherwise(pl.lit(run_id))
+        .cast(pl.Int64).alias("valid_from_run"),
     )
-    changed = merged.filter(pl.col("old_hash").is_not_null() & ~same.fill_null(False))
-    removed = stored.join(hashed.select(keys), on=keys, how="anti")
+    changed = merged.filter(pl.col("old_hash").is_not_null() & ~same)
+    removed = stored.join(hashes.select(keys), on=keys, how="anti")
     return VersionPlan(
-        rows=merged.drop("old_hash", "old_from"),
+        rows=rows.with_columns(versions),
         archive_keys=pl.concat([changed.select(keys), removed.select(keys)]),
         added=int(merged["old_hash"].is_null().sum()),
         changed=changed.height,

@@ -183,9 +183,9 @@ def replace_model(
             key = list(VERSIONED_KEYS.get(name, ())) or [
                 c.name for c in Base.metadata.tables[name].primary_key.columns
             ]
-            key = [c for c in key if c in frame.columns]
-            written[name] = bulk_insert(conn, name, frame.sort(key) if key else frame,
-                                        geometry=geometry, points=points, progress=advance)
+            written[name] = bulk_insert(conn, name, frame, geometry=geometry, points=points,
+                                        order_by=[c for c in key if c in frame.columns],
+                                        progress=advance)
         if progress:
             progress("indexes", 0, 1)
     if progress:
