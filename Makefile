@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 DEMO_DIR ?= demo
-DEMO_CUSTOMERS ?= 20000
+DEMO_CUSTOMERS ?= 50000
 
 .PHONY: setup system demo test lint bench clean
 

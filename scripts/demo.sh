@@ -4,7 +4,7 @@
 # and reconciles them, and prints what each step did.
 set -euo pipefail
 dir=${1:-demo}
-customers=${2:-20000}
+customers=${2:-50000}
 gt=".venv/bin/gridtopo"
 mkdir -p "$dir"
 db="sqlite:///$dir/gridtopo.db"
