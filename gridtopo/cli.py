@@ -28,6 +28,7 @@ from gridtopo.cli_support import display_url as _display_url
 from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
 from gridtopo.exports.commands import export as export_group
+from gridtopo.exports.commands import snapshot as snapshot_group
 from gridtopo.status import database_status
 from gridtopo.topology.reconcile import UNLINKED_CODES
 
@@ -303,6 +304,7 @@ def _print_ingest(r: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- topics
 
 main.add_command(export_group)
+main.add_command(snapshot_group)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,35 +1,208 @@
-"""``gridtopo export …``: the reconciled model in the formats planners' tools read."""
+"""``gridtopo export …`` and ``gridtopo snapshot …``: the reconciled model, now or as of an
+earlier run, in the formats planners' tools read.
+
+Every export takes ``--as-of DATE|RUN``, ``--station ID``, ``--feeder ID`` (both repeatable),
+``--bbox minlon,minlat,maxlon,maxlat`` and ``--overwrite``; an existing output is refused
+without it (exit 2).
+
+    gridtopo export gpkg model.gpkg --feeder XL-000001 --as-of 2024-12-31
+    gridtopo snapshot diff 3 5 --json
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from gridtopo.cli_support import Settings, command_progress, emit, json_option, pass_settings
+from gridtopo.exports.asof import resolve_as_of
+from gridtopo.exports.scope import Scope, parse_bbox
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _bbox(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    return parse_bbox(value) if value else None
+
+
+def scope_options(func: F) -> F:
+    """``--as-of``, ``--station``, ``--feeder``, ``--bbox``, ``--overwrite`` and ``--json``."""
+    options = [
+        click.option("--as-of", "as_of", metavar="DATE|RUN",
+                     help="The model as of an ingest run id, or the last snapshot on or before "
+                          "a date (YYYY-MM-DD) or UTC date-time."),
+        click.option("--station", "stations", multiple=True, metavar="ID",
+                     help="Only this station's feeders and what hangs on them (repeatable)."),
+        click.option("--feeder", "feeders", multiple=True, metavar="ID",
+                     help="Only this feeder and what hangs on it (repeatable)."),
+        click.option("--bbox", callback=_bbox, metavar="MINLON,MINLAT,MAXLON,MAXLAT",
+                     help="Only features intersecting this WGS 84 box."),
+        click.option("--overwrite", is_flag=True, help="Replace existing output files."),
+        json_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _scope(options: dict[str, Any]) -> Scope:
+    return Scope(as_of=options.pop("as_of"), stations=tuple(options.pop("stations")),
+                 feeders=tuple(options.pop("feeders")), bbox=options.pop("bbox"))
+
+
+def _print_counts(result: dict[str, Any]) -> None:
+    as_of = result["as_of_run"]
+    click.echo(f"wrote {result['output']}" + (f" (as of run {as_of})" if as_of else ""))
+    for name, n in result["counts"].items():
+        click.echo(f"  {name:<24} {n:>12,}")
+
+
+def _run_export(settings: Settings, output: Path, options: dict[str, Any],
+                export: Callable[..., dict[str, int]]) -> None:
+    as_json = options.pop("as_json")
+    scope = _scope(options)
+    engine = settings.model_engine()
+    with command_progress(as_json) as progress:
+        counts = export(engine, output, scope,
+                        progress=progress.update if progress else None, **options)
+    with engine.connect() as conn:
+        run = resolve_as_of(conn, scope.as_of)
+    emit({"output": str(output), "as_of_run": run, "counts": counts}, as_json, _print_counts)
+
+
+_personal = click.option("--personal", is_flag=True,
+                         help="Customers' names, addresses and phones unmasked.")
+_customers = click.option("--customers", is_flag=True, help="Add the customers layer.")
+_dir = click.Path(file_okay=False, path_type=Path)
+_file = click.Path(dir_okay=False, path_type=Path)
 
 
 @click.group()
 def export() -> None:
-    """Export the reconciled model."""
+    """Export the reconciled model (now or --as-of an earlier run)."""
 
 
 @export.command("csv")
-@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--personal", is_flag=True, help="Include customers' names, addresses, phones.")
-@click.option("--overwrite", is_flag=True, help="Replace files of an earlier export.")
-@json_option
+@click.argument("outdir", type=_dir)
+@_personal
+@scope_options
 @pass_settings
-def export_csv_command(
-    settings: Settings, outdir: Path, personal: bool, overwrite: bool, as_json: bool
-) -> None:
-    """Write the model as CSV into OUTDIR, with customer_links.csv for the whole chain."""
+def export_csv_command(settings: Settings, outdir: Path, **options: Any) -> None:
+    """CSV files that re-import with `gridtopo ingest`, plus chain.csv (customer → station)."""
     from gridtopo.exports.csv import export_csv
 
-    engine = settings.model_engine()
-    with command_progress(as_json) as progress:
-        counts = export_csv(engine, outdir, personal=personal, overwrite=overwrite,
-                            progress=progress.update if progress else None)
-    emit({"outdir": str(outdir), "files": counts}, as_json, lambda r: [
-        click.echo(f"  {name:<24} {n:>12,}") for name, n in r["files"].items()
-    ])
+    _run_export(settings, outdir, options, export_csv)
+
+
+@export.command("gpkg")
+@click.argument("path", type=_file)
+@_customers
+@_personal
+@scope_options
+@pass_settings
+def export_gpkg_command(settings: Settings, path: Path, **options: Any) -> None:
+    """A GeoPackage with stations, feeders, edges, transformers (and customers)."""
+    from gridtopo.exports.geo import export_gpkg
+
+    _run_export(settings, path, options, export_gpkg)
+
+
+@export.command("geojson")
+@click.argument("outdir", type=_dir)
+@_customers
+@_personal
+@scope_options
+@pass_settings
+def export_geojson_command(settings: Settings, outdir: Path, **options: Any) -> None:
+    """One GeoJSON FeatureCollection per layer in OUTDIR."""
+    from gridtopo.exports.geo import export_geojson
+
+    _run_export(settings, outdir, options, export_geojson)
+
+
+@export.command("graphml")
+@click.argument("path", type=_file)
+@scope_options
+@pass_settings
+def export_graphml_command(settings: Settings, path: Path, **options: Any) -> None:
+    """The equipment graph (connectivity nodes, edges) as GraphML for networkx, Gephi, yEd."""
+    from gridtopo.exports.graphml import export_graphml
+
+    _run_export(settings, path, options, export_graphml)
+
+
+@export.command("cim")
+@click.argument("path", type=_file)
+@_customers
+@scope_options
+@pass_settings
+def export_cim_command(settings: Settings, path: Path, **options: Any) -> None:
+    """IEC CIM (61970/61968, CIM100) RDF/XML of the distribution network."""
+    from gridtopo.exports.cim import export_cim
+
+    _run_export(settings, path, options, export_cim)
+
+
+@export.command("pandapower")
+@click.argument("path", type=_file)
+@scope_options
+@pass_settings
+def export_pandapower_command(settings: Settings, path: Path, **options: Any) -> None:
+    """A pandapower network (JSON, pandapower.from_json) in the normal switching state."""
+    from gridtopo.exports.pandapower import export_pandapower
+
+    _run_export(settings, path, options, export_pandapower)
+
+
+@click.group()
+def snapshot() -> None:
+    """Recorded states of the model: one per ingest run that changed it."""
+
+
+@snapshot.command("list")
+@json_option
+@pass_settings
+def snapshot_list(settings: Settings, as_json: bool) -> None:
+    """Every snapshot: run id, date, rows added/changed/removed per table."""
+    from gridtopo.exports.asof import list_snapshots
+
+    shots = [s.to_dict() for s in list_snapshots(settings.model_engine())]
+
+    def human(items: list[dict[str, Any]]) -> None:
+        click.echo(f"{'run':>6}  {'created (UTC)':<19}  {'added':>10} {'changed':>10} "
+                   f"{'removed':>10}")
+        for s in items:
+            totals = [sum(c.get(k, 0) for c in s["counts"].values())
+                      for k in ("added", "changed", "removed")]
+            click.echo(f"{s['run_id']:>6}  {s['created_at'][:19].replace('T', ' '):<19}  "
+                       + " ".join(f"{n:>10,}" for n in totals))
+
+    emit(shots, as_json, human)
+
+
+@snapshot.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Rows listed per kind of change (the JSON lists all).")
+@json_option
+@pass_settings
+def snapshot_diff(settings: Settings, a: str, b: str, limit: int, as_json: bool) -> None:
+    """What changed from the model as of A to the model as of B (run ids or dates)."""
+    from gridtopo.exports.snapshot import diff
+
+    result = diff(settings.model_engine(), a, b)
+
+    def human(_: Any) -> None:
+        click.echo(f"from run {result.run_a} to run {result.run_b}")
+        for name, frame in result.parts.items():
+            click.echo(f"  {name:<20} {frame.height:>10,}")
+            for row in frame.head(limit).iter_rows():
+                click.echo("      " + "  ".join("" if v is None else str(v) for v in row))
+            if frame.height > limit:
+                click.echo(f"      … {frame.height - limit:,} more (--limit, --json)")
+
+    emit(result.to_dict() if as_json else None, as_json, human)
