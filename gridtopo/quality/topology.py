@@ -1,0 +1,104 @@
+"""Topology rules on the equipment graph of :mod:`gridtopo.topology.graph`.
+
+* ``transformer_not_energized``: in-service transformers whose node no closed, in-service path
+  joins to a feeder's supply in the normal switching state (islands);
+* ``feeder_loop``: closed, in-service edges forming a cycle, reported once per feeder with the
+  edges of the cycle (a radial feeder has none);
+* ``feeder_no_tie``: feeders with no normally-open switch to another feeder.
+
+Energization is one breadth-first search over the whole graph; cycles are found per connected
+component of closed edges whose edge count exceeds its node count − 1, so only components that
+do hold a cycle are searched.
+
+>>> topology_findings(facts, build_graph(engine)).height  # doctest: +SKIP
+3
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import polars as pl
+
+from gridtopo.db.models import SWITCHING_KINDS
+from gridtopo.quality.rules import Facts, findings, json
+from gridtopo.topology.graph import conducts, energized_nodes
+
+
+def transformer_not_energized(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """In-service transformers on nodes the normal state leaves without supply."""
+    live = energized_nodes(G)
+    dead = [n for n in G.nodes if n not in live and G.nodes[n]["transformers"]]
+    nodes = pl.DataFrame({"node": dead}, schema={"node": pl.Utf8})
+    rows = f.transformers.filter(pl.col("status") == "in_service").join(nodes, on="node")
+    return findings(
+        rows, "transformer_not_energized", "transformer", "transformer_id",
+        pl.format("transformer {} at node {} is not energized in the normal state",
+                  "transformer_id", "node"),
+        json(node=pl.col("node")), feeder="linked_feeder",
+    )
+
+
+def feeder_loop(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """Feeders holding a cycle of closed, in-service edges; evidence lists the cycle's edges."""
+    closed = nx.Graph()
+    parallel: list[list[str]] = []
+    for u, v, eid, data in G.edges(keys=True, data=True):
+        if not conducts(data, eid, set(), set()):
+            continue
+        if closed.has_edge(u, v):
+            parallel.append([closed[u][v]["edge_id"], eid])
+        else:
+            closed.add_edge(u, v, edge_id=eid, feeder_id=data["feeder_id"])
+    cycles = list(parallel)
+    for component in nx.connected_components(closed):
+        sub = closed.subgraph(component)
+        if sub.number_of_edges() < sub.number_of_nodes():
+            continue
+        for cycle in nx.cycle_basis(sub):
+            ring = zip(cycle, cycle[1:] + cycle[:1], strict=True)
+            cycles.append([closed[u][v]["edge_id"] for u, v in ring])
+    edge_feeder = {eid: data["feeder_id"] for _, _, eid, data in G.edges(keys=True, data=True)}
+    rows: dict[str, list[str]] = {}
+    for cycle in cycles:
+        feeders = sorted({edge_feeder[e] for e in cycle if edge_feeder[e]})
+        for feeder in feeders or [None]:
+            rows.setdefault(feeder or "(none)", []).extend(sorted(cycle))
+    frame = pl.DataFrame(
+        {"feeder_id": list(rows), "edges": [", ".join(e[:20]) for e in rows.values()],
+         "n": [len(e) for e in rows.values()]},
+        schema={"feeder_id": pl.Utf8, "edges": pl.Utf8, "n": pl.Int64},
+    )
+    return findings(
+        frame, "feeder_loop", "feeder", "feeder_id",
+        pl.format("feeder {}: {} closed edges form a cycle ({})", "feeder_id", "n", "edges"),
+        json(edges=pl.col("edges")), lon=None, lat=None,
+    )
+
+
+def feeder_no_tie(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """Feeders with no normally-open switching device reaching another feeder."""
+    node_feeder: dict[str, set[str]] = {}
+    ties: list[tuple[str, str]] = []
+    for u, v, _, data in G.edges(keys=True, data=True):
+        if data["normal_open"] and data["kind"] in SWITCHING_KINDS:
+            ties.append((u, v))
+        elif data["feeder_id"]:
+            node_feeder.setdefault(u, set()).add(data["feeder_id"])
+            node_feeder.setdefault(v, set()).add(data["feeder_id"])
+    tied: set[str] = set()
+    for u, v in ties:
+        a, b = node_feeder.get(u, set()), node_feeder.get(v, set())
+        if a and b and a != b:
+            tied |= a | b
+    rows = f.model.feeders.filter(~pl.col("feeder_id").is_in(list(tied)))
+    return findings(
+        rows, "feeder_no_tie", "feeder", "feeder_id",
+        pl.format("feeder {} ({}) has no tie to another feeder", "feeder_id",
+                  pl.col("feeder_name").fill_null("")),
+        json(station_id=pl.col("station_id")), lon=None, lat=None,
+    )
+
+
+TOPOLOGY_RULES = {fn.__name__: fn for fn in (transformer_not_energized, feeder_loop,
+                                              feeder_no_tie)}
+"""The topology rules by name; each takes the facts and the equipment graph."""
