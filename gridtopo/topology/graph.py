@@ -59,13 +59,15 @@ EDGE_SCHEMA: dict[str, type[pl.DataType]] = {
     "to_node": pl.Utf8, "normal_open": pl.Int8, "in_service": pl.Int8,
 }
 SOURCE_SQL = (
-    "SELECT f.feeder_id, f.source_node FROM feeders f "
+    "SELECT f.feeder_id, f.source_node, s.station_id FROM feeders f "
     "LEFT JOIN links l ON l.kind = 'feeder_station' AND l.from_id = f.feeder_id "
     "JOIN stations s ON s.station_id = COALESCE(l.to_id, f.station_id) "
     "WHERE f.source_node IS NOT NULL AND (s.in_service IS NULL OR s.in_service) "
     "AND (f.in_service IS NULL OR f.in_service)"
 )
-SOURCE_SCHEMA: dict[str, type[pl.DataType]] = {"feeder_id": pl.Utf8, "source_node": pl.Utf8}
+SOURCE_SCHEMA: dict[str, type[pl.DataType]] = {
+    "feeder_id": pl.Utf8, "source_node": pl.Utf8, "station_id": pl.Utf8,
+}
 TRANSFORMER_SQL = (
     "SELECT transformer_id, node FROM transformers "
     "WHERE node IS NOT NULL AND status = 'in_service'"
@@ -100,21 +102,33 @@ def graph_from_frames(
         G.nodes[node].setdefault("transformers", [])
     for tid, node in transformers.iter_rows():
         G.nodes[node]["transformers"].append(tid)
-    G.graph["sources"] = dict(sources.iter_rows())
+    G.graph["sources"] = dict(sources.select("feeder_id", "source_node").iter_rows())
     G.graph["edge_ends"] = {eid: (u, v) for eid, u, v in
                             edges.select("edge_id", "from_node", "to_node").iter_rows()}
-    G.graph["supply"] = {fid: _supply_node(G, src) for fid, src in G.graph["sources"].items()}
+    G.graph["supply"] = supply_nodes(edges, sources)
     return G
 
 
-def _supply_node(G: nx.MultiGraph, source: str) -> str:
-    """Where supply enters a feeder: the station-side end of its feeder breaker, if any."""
-    for _, other, data in G.edges(source, data=True):
-        if data["kind"] == "breaker" and other != source and all(
-            d["kind"] == "breaker" for _, _, d in G.edges(other, data=True)
-        ):
-            return str(other)
-    return source
+def supply_nodes(edges: pl.DataFrame, sources: pl.DataFrame) -> dict[str, str]:
+    """``{feeder_id: node}`` where supply enters each source feeder: the station-side end of
+    the breaker at its ``source_node`` when that end has only breakers (a station bus), else
+    ``source_node`` itself."""
+    breakers = edges.filter(pl.col("kind") == "breaker")
+    pairs = pl.concat([
+        breakers.select(node=pl.col("from_node"), other=pl.col("to_node")),
+        breakers.select(node=pl.col("to_node"), other=pl.col("from_node")),
+    ])
+    feeder_side = edges.filter(pl.col("kind") != "breaker")
+    not_bus = pl.concat([feeder_side["from_node"], feeder_side["to_node"]]).unique()
+    bus = (
+        sources.join(pairs, left_on="source_node", right_on="node")
+        .filter(~pl.col("other").is_in(not_bus.implode()),
+                pl.col("other") != pl.col("source_node"))
+        .group_by("feeder_id").agg(pl.col("other").min())
+    )
+    supply = dict(sources.select("feeder_id", "source_node").iter_rows())
+    supply.update(dict(bus.iter_rows()))
+    return supply
 
 
 def build_graph(engine: Engine) -> nx.MultiGraph:

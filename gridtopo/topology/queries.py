@@ -1,0 +1,177 @@
+"""Hot-path questions answered from the :class:`~gridtopo.topology.index.QueryIndex`.
+
+* :func:`impact` — what opening devices de-energizes: transformers and customers, per feeder;
+* :func:`upstream` — a customer's, transformer's or node's supply path: devices, feeder, station;
+* :func:`downstream` — what hangs below a device: edges, transformers, customers.
+
+A device list may mix feeders: the impact is reported in total and per feeder (``by_feeder``),
+so a notifier sees which feeder each part comes from. Unknown ids raise
+:class:`~gridtopo.topology.graph.UnknownDeviceError` or
+:class:`~gridtopo.topology.index.UnknownIdError` naming them.
+
+>>> result = impact(index, ["SB-00000006"])  # doctest: +SKIP
+>>> result.customers, result.by_feeder["XL-000001"]["customers"]  # doctest: +SKIP
+(1136, 1136)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gridtopo.errors import GridtopoError
+from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex, UnknownIdError
+
+
+@dataclass
+class Impact:
+    """De-energized positions of an outage and what hangs there."""
+
+    devices: list[str]
+    positions: np.ndarray
+    transformers: int
+    customers: int
+    by_feeder: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts as JSON-ready data (lists come from :func:`impact_customers`)."""
+        return {"devices": self.devices, "transformers": self.transformers,
+                "customers": self.customers, "nodes": int(self.positions.size),
+                "by_feeder": self.by_feeder}
+
+
+def impact(index: QueryIndex, devices: list[str]) -> Impact:
+    """What opening ``devices`` (from the normal state) de-energizes.
+
+    >>> impact(index, ["SB-00000001"]).customers  # doctest: +SKIP
+    1512
+    """
+    edges = index.edge_indices(devices)
+    positions = index.affected_positions(edges)
+    by_feeder: dict[str, dict[str, Any]] = {}
+    for device, edge in zip(devices, edges.tolist(), strict=True):
+        child = int(index.tree_child[edge])
+        feeder = index.feeder_at(int(index.pos[child])) if child >= 0 else None
+        if feeder is None:
+            f = int(index.edge_feeder[edge])
+            feeder = index.feeder_ids[f].decode() if f >= 0 else ""
+        by_feeder.setdefault(feeder, {"devices": [], "transformers": 0, "customers": 0})
+        by_feeder[feeder]["devices"].append(device)
+    labels = index.position_feeder[positions]
+    for f in np.unique(labels).tolist():
+        at = positions[labels == f]
+        name = index.feeder_ids[f].decode() if f >= 0 else ""
+        entry = by_feeder.setdefault(name, {"devices": [], "transformers": 0, "customers": 0})
+        entry["transformers"] = index.count_transformers(at)
+        entry["customers"] = index.count_customers(at)
+    return Impact(devices=list(devices), positions=positions,
+                  transformers=index.count_transformers(positions),
+                  customers=index.count_customers(positions), by_feeder=by_feeder)
+
+
+def page(numbers: np.ndarray, limit: int, offset: int) -> np.ndarray:
+    """One page of an array of entity numbers."""
+    return numbers[offset:offset + limit]
+
+
+def impact_customers(index: QueryIndex, result: Impact) -> list[str]:
+    """Customer ids (active accounts) that the outage ``result`` leaves without supply."""
+    return index.names(index.customer_ids, index.customers_at(result.positions))
+
+
+def impact_transformers(index: QueryIndex, result: Impact) -> list[str]:
+    """Transformer ids that the outage ``result`` de-energizes."""
+    return index.names(index.transformer_ids, index.transformers_at(result.positions))
+
+
+def _node_of(index: QueryIndex, entity_id: str) -> tuple[str, int, dict[str, Any]]:
+    """Resolve a customer, transformer or node id to its node: (kind, node, details)."""
+    customer = _find(index.customer_ids, entity_id)
+    if customer >= 0:
+        tr = int(index.customer_transformer[customer])
+        if tr < 0:
+            raise UnlinkedCustomerError(entity_id)
+        return "customer", int(index.transformer_node[tr]), {
+            "transformer_id": index.transformer_ids[tr].decode()}
+    tr = _find(index.transformer_ids, entity_id)
+    if tr >= 0:
+        return "transformer", int(index.transformer_node[tr]), {}
+    node = _find(index.node_ids, entity_id)
+    if node >= 0:
+        return "node", node, {}
+    raise UnknownIdError("customer, transformer or node", [entity_id])
+
+
+def _find(ids: np.ndarray, key: str) -> int:
+    raw = key.encode()
+    if not len(ids) or len(raw) > ids.dtype.itemsize:
+        return -1
+    at = int(np.searchsorted(ids, raw))
+    return at if at < len(ids) and ids[at] == raw else -1
+
+
+class UnlinkedCustomerError(GridtopoError):
+    """A customer with no reconciled transformer: its supply path is unknown."""
+
+    def __init__(self, customer: str) -> None:
+        super().__init__(f"customer {customer} has no reconciled transformer, so its supply "
+                         "path is unknown (see `gridtopo ingest --unlinked`)")
+
+
+def upstream(index: QueryIndex, entity_id: str) -> dict[str, Any]:
+    """The supply path of a customer, transformer or node in the normal state.
+
+    ``path`` lists the edges from the entity up to the feeder's supply, nearest first, each
+    with its kind and whether it is a protective device; ``energized`` is false (and the path
+    empty) for a node that no source reaches.
+
+    >>> upstream(index, "PB-0001002")["feeder_id"]  # doctest: +SKIP
+    'XL-000001'
+    """
+    kind, node, details = _node_of(index, entity_id)
+    position = int(index.pos[node])
+    path = [
+        {"edge_id": index.edge_ids[e].decode(), "kind": index.kind_name(e),
+         "protective": index.kind_name(e) in PROTECTIVE_KINDS}
+        for e in index.path_to_root(node)
+    ]
+    feeder = index.feeder_at(position) if position < index.n_energized else None
+    station = None
+    if feeder is not None:
+        f = _find(index.feeder_ids, feeder)
+        station = index.feeder_station[f].decode() or None
+    return {"id": entity_id, "type": kind, **details, "node": index.node_ids[node].decode(),
+            "energized": position < index.n_energized, "feeder_id": feeder,
+            "station_id": station, "path": path,
+            "protective_devices": [p["edge_id"] for p in path if p["protective"]]}
+
+
+def downstream(index: QueryIndex, device: str, *, limit: int = 1000) -> dict[str, Any]:
+    """What hangs below ``device`` in the normal state: edges, transformers and customers.
+
+    Counts are complete; the id lists hold at most ``limit`` entries each.
+
+    >>> downstream(index, "SB-00000006")["transformers"]  # doctest: +SKIP
+    21
+    """
+    edge = int(index.edge_indices([device])[0])
+    child = int(index.tree_child[edge])
+    if child < 0:
+        positions = np.zeros(0, dtype=np.int64)
+    else:
+        positions = np.arange(int(index.pos[child]), int(index.end[child]), dtype=np.int64)
+    nodes = index.order[positions]
+    below = index.parent_edge[nodes]
+    below = below[(below >= 0) & (below != edge)]
+    customers = index.customers_at(positions)
+    transformers = index.transformers_at(positions)
+    return {
+        "device": device, "kind": index.kind_name(edge), "in_tree": child >= 0,
+        "edges": int(below.size), "transformers": int(transformers.size),
+        "customers": int(customers.size),
+        "edge_ids": index.names(index.edge_ids, below[:limit]),
+        "transformer_ids": index.names(index.transformer_ids, transformers[:limit]),
+        "customer_ids": index.names(index.customer_ids, customers[:limit]),
+    }
