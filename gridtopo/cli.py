@@ -213,10 +213,11 @@ def generate(
              "description": k.description, "detected_by": k.detected_by}
             for k in synthetic.DEFECT_KINDS.values()
         ]
-        emit(kinds, as_json, lambda ks: [
-            click.echo(f"{k['kind']:<36} {k['default_rate']:>7.2%}  {k['description']}")
-            for k in ks
-        ])
+        def print_kinds(ks: list[dict[str, Any]]) -> None:
+            for k in ks:
+                click.echo(f"{k['kind']:<36} {k['default_rate']:>7.2%}  {k['description']}")
+
+        emit(kinds, as_json, print_kinds)
         return
     try:
         rates = synthetic.parse_defect_rates(defects)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import polars as pl
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, insert, select
 
 from gridtopo.db.models import LINK_KINDS, StewardDecision, utcnow
 from gridtopo.errors import InputError
@@ -95,7 +95,7 @@ def store_decisions(conn: Connection, decisions: pl.DataFrame, origin: str) -> i
                 StewardDecision.entity_id.in_(ids[start:start + 500]),
             ))
     conn.execute(
-        StewardDecision.__table__.insert(),
+        insert(StewardDecision),
         [
             {**row, "decided_by": user, "decided_at": now, "origin": origin}
             for row in decisions.to_dicts()

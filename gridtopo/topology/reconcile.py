@@ -143,7 +143,9 @@ def _unlinked(
 # --------------------------------------------------------------------------- distribution side
 
 
-def link_feeders(feeders: pl.DataFrame, stations: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+def link_feeders(
+    feeders: pl.DataFrame, stations: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """feeder→station from the feeder's own station code."""
     known = feeders.join(stations.select("station_id"), on="station_id", how="semi")
     links = known.select(
@@ -182,7 +184,7 @@ def node_feeders(edges: pl.DataFrame, feeders: pl.DataFrame) -> pl.DataFrame:
 
 def link_transformers(
     transformers: pl.DataFrame, feeders: pl.DataFrame, edges: pl.DataFrame
-) -> tuple[pl.DataFrame, ...]:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """transformer→feeder from the transformer's feeder code, else from its node's edges."""
     known = transformers.join(feeders.select("feeder_id"), on="feeder_id", how="semi")
     by_code = known.select(
@@ -435,7 +437,7 @@ def link_areas(
     feeders: pl.DataFrame,
     stations: pl.DataFrame,
     customers: pl.DataFrame,
-) -> tuple[pl.DataFrame, ...]:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """area→transformer links, scored and assigned (see the module docstring)."""
     area_feeder = match_area_feeders(areas, feeders, stations)
     candidates = area_candidates(areas, transformers, area_feeder, area_centroids(customers))
@@ -470,7 +472,9 @@ def link_areas(
     return _links(links, "area_transformer"), unlinked
 
 
-def link_customers(customers: pl.DataFrame, area_links: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+def link_customers(
+    customers: pl.DataFrame, area_links: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """customer→transformer through the customer's area and that area's link."""
     joined = customers.select("customer_id", "area_code").join(
         area_links.select(pl.col("from_id").alias("area_code"), "to_id", "method",
