@@ -61,12 +61,13 @@ def _column_names(width: int) -> list[str]:
     return [f"c{i}" for i in range(width + 1)]
 
 
-def scan_records(body: bytes, delimiter: str) -> tuple[IntArray, IntArray]:
+def scan_records(body: bytes, delimiter: str) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """For every record of ``body`` (well-formed CSV): the 0-based line it starts on within
-    ``body`` and its number of fields, from the positions of newlines and delimiters that are
-    outside quotes (an even number of quote characters before them)."""
+    ``body``, its number of fields and its byte span (start, end), from the positions of
+    newlines and delimiters that are outside quotes (an even number of quotes before them)."""
     if not body:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty, empty
     a = np.frombuffer(body, dtype=np.uint8)
     newlines = np.flatnonzero(a == 10)
     seps = np.flatnonzero(a == ord(delimiter))
@@ -80,7 +81,14 @@ def scan_records(body: bytes, delimiter: str) -> tuple[IntArray, IntArray]:
     starts = np.concatenate(([0], ends[:-1] + 1))
     start_lines = np.searchsorted(newlines, starts).astype(np.int64)
     counts = np.bincount(np.searchsorted(ends, seps), minlength=ends.size) + 1
-    return start_lines, counts.astype(np.int64)
+    return start_lines, counts.astype(np.int64), starts.astype(np.int64), ends.astype(np.int64)
+
+
+def _fields_beyond(record: bytes, delimiter: str, width: int) -> str:
+    """The fields of one record after the first ``width``, joined by the delimiter."""
+    text = record.decode("utf-8").rstrip("\r")
+    fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return delimiter.join(fields[width:])
 
 
 def _parse_lenient(body: bytes, first_line: int, delimiter: str, width: int) -> pl.DataFrame:
@@ -138,14 +146,18 @@ def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.
             pl.int_range(first_line, first_line + n, dtype=pl.Int64).alias(LINE),
             pl.lit(None, pl.Int32).alias(FIELDS),
         )
-    start_lines, counts = scan_records(body, delimiter)
+    start_lines, counts, starts, ends = scan_records(body, delimiter)
     if start_lines.size != n:
         return _parse_lenient(body, first_line, delimiter, width)
     counts_s = pl.Series(FIELDS, counts, dtype=pl.Int32)
-    wrong = (counts_s < width) | frame[names[width]].is_not_null()
+    long_rows = frame[names[width]].is_not_null()
+    if long:  # polars kept only the first extra field: take them all from the record
+        rows = long_rows.arg_true().to_list()
+        extra = [_fields_beyond(body[starts[i]:ends[i]], delimiter, width) for i in rows]
+        frame = frame.with_columns(frame[names[width]].scatter(rows, extra))
     return frame.with_columns(
         pl.Series(LINE, start_lines + first_line, dtype=pl.Int64),
-        pl.when(wrong).then(counts_s).otherwise(None).alias(FIELDS),
+        pl.when((counts_s < width) | long_rows).then(counts_s).otherwise(None).alias(FIELDS),
     )
 
 
@@ -182,7 +194,9 @@ def _read(path: Path, transcoder: Transcoder, delimiter: str | None,
     assert delimiter is not None
     names = _column_names(width)
     frame = pl.concat(frames) if frames else parse_chunk(b"", 2, delimiter, width)
-    frame = frame.filter(~(_blank(names) & pl.col(FIELDS).fill_null(width).le(1)))
+    blank = frame.select(_blank(names) & pl.col(FIELDS).fill_null(width).le(1)).to_series()
+    if blank.any():
+        frame = frame.filter(~blank)
     renamed = dict(zip(names, [*headers, EXTRA], strict=True))
     frame = frame.rename(renamed)
     if frame[EXTRA].null_count() == frame.height:

@@ -144,11 +144,11 @@ class Transcoder:
     """
 
     def __init__(self, path: Path, encoding: str, *, forced: bool = False,
-                 chunk_bytes: int = CHUNK_BYTES) -> None:
+                 chunk_bytes: int | None = None) -> None:
         self.path = path
         self.encoding = codecs.lookup(encoding).name
         self.forced = forced
-        self.chunk_bytes = chunk_bytes
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
         self.digest = hashlib.sha256()
 
     def _to_utf8(self, raw: bytes, offset: int, first_line: int) -> bytes:

@@ -26,12 +26,12 @@ import numpy as np
 import polars as pl
 
 from gridtopo.ingest.contracts import contract_problems
-from gridtopo.ingest.convert import ROW, Converted, convert
+from gridtopo.ingest.convert import ROW, convert
 from gridtopo.ingest.dedupe import deduplicate
 from gridtopo.ingest.discover import Found, discover
 from gridtopo.ingest.headers import HeaderMap, map_headers
 from gridtopo.ingest.profile import Profile, TableProfile
-from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, empty_quarantine, quarantine_rows
+from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_rows
 from gridtopo.ingest.raw import RawTable
 from gridtopo.ingest.readers import LAYER_FORMATS, read_raw
 from gridtopo.ingest.tables import TABLES, Table, canonical_schema
@@ -89,7 +89,6 @@ class _Part:
     label: str
     raw: RawTable
     headers: HeaderMap
-    converted: Converted
     problems: pl.DataFrame
 
 
@@ -103,7 +102,7 @@ def _label(source: Path, found: Found) -> str:
 
 def _read_part(index: int, source: Path, found: Found, table: Table, settings: TableProfile,
                profile: Profile | None, progress: Progress | None,
-               warnings: list[str]) -> tuple[_Part, FileAccount]:
+               warnings: list[str]) -> tuple[_Part, pl.DataFrame, FileAccount]:
     label = _label(source, found)
     raw = read_raw(found.path, table, replace(settings, layer=found.layer or settings.layer),
                    progress, label=f"read {label}")
@@ -124,7 +123,21 @@ def _read_part(index: int, source: Path, found: Found, table: Table, settings: T
         size_bytes=found.path.stat().st_size, file_format=raw.file_format,
         encoding=raw.encoding, rows_read=raw.frame.height,
     )
-    return _Part(index, label, raw, headers, converted, problems), account
+    rows = converted.frame.with_columns(pl.lit(index, pl.Int32).alias("_file"))
+    return _Part(index, label, raw, headers, problems), rows, account
+
+
+def _filtered(columns: list[pl.Series], keep: np.ndarray) -> list[pl.Series]:
+    """The rows of ``columns`` where ``keep``, copied column by column while the list gives up
+    each original as soon as its copy exists: polars copies on filter, and a 14-million-row
+    table must not be held twice."""
+    if keep.all():
+        return columns
+    mask = pl.Series(keep)
+    out: list[pl.Series] = []
+    while columns:
+        out.append(columns.pop(0).filter(mask))
+    return out
 
 
 def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profile | None,
@@ -132,23 +145,23 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
                 progress: Progress | None) -> TableData:
     settings = profile.table(table.name) if profile else TableProfile()
     parts: list[_Part] = []
+    frames: list[pl.DataFrame] = []
     for found in inputs:
-        part, account = _read_part(len(files), source, found, table, settings, profile,
-                                   progress, warnings)
+        part, rows, account = _read_part(len(files), source, found, table, settings, profile,
+                                         progress, warnings)
         parts.append(part)
+        frames.append(rows)
         files.append(account)
     if progress is not None:
         progress(f"validate {table.name}", 0, 1)
-    rows = pl.concat([
-        p.converted.frame.with_columns(pl.lit(p.index, pl.Int32).alias("_file"))
-        for p in parts
-    ], rechunk=False)
+    rows = pl.concat(frames, rechunk=False)
+    frames.clear()
+    offsets = dict(zip([p.index for p in parts],
+                       np.cumsum([0] + [p.raw.frame.height for p in parts[:-1]]), strict=True))
     invalid = pl.concat([
         p.problems.select(pl.lit(p.index, pl.Int32).alias("_file"), ROW) for p in parts
     ]).unique()
     valid = np.ones(rows.height, dtype=bool)
-    offsets = {p.index: start for p, start in zip(
-        parts, np.cumsum([0] + [p.raw.frame.height for p in parts[:-1]]), strict=True)}
     if invalid.height:
         starts = invalid["_file"].replace_strict(list(offsets), list(offsets.values()),
                                                  return_dtype=pl.Int64)
@@ -165,13 +178,15 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
         account.rows_quarantined = quarantine[-1].height
         account.rows_merged = int((result.merged["_file"] == p.index).sum())
         account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
-        assert account.rows_loaded == int(valid[offsets[p.index]:offsets[p.index]
-                                                + p.raw.frame.height].sum()), account
-    frame = rows if valid.all() else rows.filter(pl.Series(valid))
-    frame = frame.select(pl.col(c).cast(t) for c, t in canonical_schema(table.name).items())
-    return TableData(table.name, frame,
-                     pl.concat(quarantine).cast(QUARANTINE_SCHEMA) if quarantine
-                     else empty_quarantine())
+        start = offsets[p.index]
+        assert account.rows_loaded == int(valid[start:start + p.raw.frame.height].sum())
+    parts.clear()
+    columns = rows.select(
+        pl.col(c).cast(t) for c, t in canonical_schema(table.name).items()
+    ).get_columns()
+    del rows
+    return TableData(table.name, pl.DataFrame(_filtered(columns, valid)),
+                     pl.concat(quarantine).cast(QUARANTINE_SCHEMA))
 
 
 def read_sources(source: Path | str, profile: Profile | None = None,
