@@ -29,7 +29,10 @@ from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
 from gridtopo.exports.commands import export as export_group
 from gridtopo.exports.commands import snapshot as snapshot_group
+from gridtopo.quality.commands import audit as audit_command
+from gridtopo.quality.commands import findings as findings_group
 from gridtopo.status import database_status
+from gridtopo.topology import commands as topology_commands
 from gridtopo.topology.reconcile import UNLINKED_CODES
 
 
@@ -305,7 +308,14 @@ def _print_ingest(r: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- topics
 
 main.add_command(export_group)
+main.add_command(audit_command)
+main.add_command(findings_group)
 main.add_command(snapshot_group)
+main.add_command(topology_commands.trace)
+main.add_command(topology_commands.outage)
+main.add_command(topology_commands.index_group)
+main.add_command(topology_commands.apikey)
+main.add_command(topology_commands.serve)
 
 
 if __name__ == "__main__":  # pragma: no cover

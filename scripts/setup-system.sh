@@ -11,6 +11,8 @@ spatialite_present() {
         || ls /usr/lib/mod_spatialite.so >/dev/null 2>&1
 }
 spatialite_present || need+=(libsqlite3-mod-spatialite)
+# Headless browser for the audit report test (tests/test_quality_report.py).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ "${GRIDTOPO_SKIP_POSTGRES:-}" != "1" ]; then
     command -v pg_lsclusters >/dev/null 2>&1 || need+=(postgresql)
