@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 
 from gridtopo.exports.files import atomic_open, refuse_existing
 from gridtopo.exports.layers import Progress
-from gridtopo.exports.network import scoped_graph
+from gridtopo.exports.network import read_network
 from gridtopo.exports.scope import Scope, open_view
 from gridtopo.topology.graph import energized_nodes
 
@@ -65,7 +65,7 @@ def export_graphml(
     """Write the equipment graph of ``scope`` to ``path``; return node and edge counts."""
     refuse_existing([path], overwrite)
     with engine.connect() as conn:
-        G = scoped_graph(conn, open_view(conn, scope))
+        G = read_network(conn, open_view(conn, scope)).graph()
     energized = energized_nodes(G)
     supply_of: dict[str, list[str]] = {}
     for feeder, node in G.graph["supply"].items():

@@ -1,20 +1,23 @@
 """The equipment graph of an export's scope, as of its run, for the graph-shaped formats.
 
 GraphML, CIM and pandapower describe the network the way :mod:`gridtopo.topology.graph`
-understands it; this module feeds that module's :func:`graph_from_frames` with the frames of
-:func:`~gridtopo.topology.graph.read_network`, but read from the versioned, filtered layers,
+understands it; this module feeds that module's :func:`graph_from_frames` with frames shaped as
+:func:`~gridtopo.topology.graph.read_network`'s, but read from the versioned, filtered layers,
 so the graph is the one of the chosen run and scope. "Energized" therefore means exactly what
 it means everywhere else in gridtopo (:func:`~gridtopo.topology.graph.energized_nodes`).
 
 >>> with engine.connect() as conn:  # doctest: +SKIP
-...     G = scoped_graph(conn, open_view(conn, Scope(as_of="3")))
+...     G = read_network(conn, open_view(conn, Scope(as_of="3"))).graph()
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import networkx as nx
 import polars as pl
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from gridtopo.exports import layers
 from gridtopo.exports.asof import versioned
@@ -22,20 +25,45 @@ from gridtopo.exports.scope import View
 from gridtopo.topology import graph
 
 
-def _collect(conn: Connection, query: object, schema: layers.Schema) -> pl.DataFrame:
-    frames = list(layers.iter_frames(conn, query, schema))  # type: ignore[arg-type]
+def _collect(conn: Connection, query: Select[Any], schema: layers.Schema) -> pl.DataFrame:
+    frames = list(layers.iter_frames(conn, query, schema))
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def network_frames(conn: Connection, view: View) -> tuple[pl.DataFrame, pl.DataFrame,
-                                                          pl.DataFrame]:
-    """Edges, in-service feeder sources and in-service transformers in ``view``, shaped as
-    :func:`gridtopo.topology.graph.read_network` returns them."""
-    edges = _collect(conn, layers.edges(view, None), layers.EDGE_SCHEMA).select(
-        "edge_id", "kind", "feeder_id", "from_node", "to_node",
-        pl.col("normal_open").fill_null(False).cast(pl.Int8),
-        pl.col("in_service").fill_null(True).cast(pl.Int8),
-    )
+@dataclass(frozen=True)
+class ScopedNetwork:
+    """The network layers of a view (all their fields) and its in-service feeder sources."""
+
+    edges: pl.DataFrame
+    feeders: pl.DataFrame
+    transformers: pl.DataFrame
+    sources: pl.DataFrame
+
+    def graph_frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Edges, sources, transformers shaped as
+        :func:`gridtopo.topology.graph.read_network` returns them."""
+        edges = self.edges.select(
+            "edge_id", "kind", "feeder_id", "from_node", "to_node",
+            pl.col("normal_open").fill_null(False).cast(pl.Int8),
+            pl.col("in_service").fill_null(True).cast(pl.Int8),
+        )
+        transformers = self.transformers.filter(
+            pl.col("node").is_not_null(), pl.col("status") == "in_service"
+        ).select("transformer_id", "node")
+        return edges, self.sources, transformers
+
+    def graph(self) -> nx.MultiGraph:
+        """:func:`gridtopo.topology.graph.build_graph`'s graph of these layers."""
+        return graph.graph_from_frames(*self.graph_frames())
+
+
+def read_network(conn: Connection, view: View) -> ScopedNetwork:
+    """Edges, feeders, transformers and feeder sources of ``view``'s run and scope.
+
+    A feeder is a source when it and its station (the reconciled ``feeder_station`` link, else
+    its own station code) are in service — as in :mod:`gridtopo.topology.graph`.
+    """
+    feeders = _collect(conn, layers.feeders(view), layers.FEEDER_SCHEMA)
     scoped = layers.feeders(view).subquery()
     links, stations = versioned("links", view.run), versioned("stations", view.run)
     columns = {"feeder_id": scoped.c.feeder_id, "source_node": scoped.c.source_node,
@@ -53,14 +81,9 @@ def network_frames(conn: Connection, view: View) -> tuple[pl.DataFrame, pl.DataF
                or_(scoped.c.in_service.is_(None), scoped.c.in_service))
         .order_by(scoped.c.feeder_id)
     )
-    sources = _collect(conn, sources_query, dict(graph.SOURCE_SCHEMA))
-    transformers = _collect(conn, layers.transformers(view, None),
-                            layers.TRANSFORMER_SCHEMA).filter(
-        pl.col("node").is_not_null(), pl.col("status") == "in_service"
-    ).select("transformer_id", "node")
-    return edges, sources, transformers
-
-
-def scoped_graph(conn: Connection, view: View) -> nx.MultiGraph:
-    """:func:`gridtopo.topology.graph.build_graph`'s graph, for ``view``'s run and scope."""
-    return graph.graph_from_frames(*network_frames(conn, view))
+    return ScopedNetwork(
+        edges=_collect(conn, layers.edges(view, None), layers.EDGE_SCHEMA),
+        feeders=feeders,
+        transformers=_collect(conn, layers.transformers(view, None), layers.TRANSFORMER_SCHEMA),
+        sources=_collect(conn, sources_query, dict(graph.SOURCE_SCHEMA)),
+    )
