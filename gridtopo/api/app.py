@@ -1,0 +1,335 @@
+"""The outage-impact HTTP API (FastAPI; OpenAPI at ``/docs``) that notifiers and channels query.
+
+Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``)
+with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and close events;
+names, phones and addresses are masked unless the key also has ``personal:read``.
+
+Errors are JSON ``{"detail": "..."}``: 401 bad, expired or revoked key; 403 missing scope; 404
+unknown id (named); 409 an event that cannot change that way; 413 a body over 1 MiB; 422 a
+malformed request. Nothing internal (SQL, paths, tracebacks) reaches a client; a failing
+request never stops the service.
+
+Answers come from the memory-mapped :class:`~gridtopo.topology.index.QueryIndex`; the active
+outage events are re-read at most once per ``refresh_seconds`` (1 s), so an event declared
+through another worker or the CLI shows within a second. Verified keys are remembered for
+``key_cache_seconds`` (10 s): a revocation takes effect within that time.
+
+>>> app = create_app(engine)  # doctest: +SKIP
+>>> # gridtopo serve --workers 2   (uvicorn, see gridtopo.topology.commands)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gridtopo import __version__
+from gridtopo.api.keys import AuthenticationError, KeyInfo, authenticate, hash_key
+from gridtopo.db import open_engine
+from gridtopo.errors import GridtopoError
+from gridtopo.topology import outages, queries
+from gridtopo.topology.contacts import contacts
+from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
+from gridtopo.topology.outages import MAX_DEVICES, EventStateError, OutageState
+from gridtopo.topology.predict import predict_outage
+
+MAX_BODY_BYTES = 1 << 20
+MAX_PAGE = 1000
+MAX_CALLS = 20_000
+
+
+class ScopeError(GridtopoError):
+    """The key lacks the scope a route needs (HTTP 403)."""
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False, default=str).encode(), status,
+                    media_type="application/json")
+
+
+@dataclass
+class Service:
+    """The state one API worker shares across requests."""
+
+    engine: Engine
+    index: QueryIndex
+    refresh_seconds: float = 1.0
+    key_cache_seconds: float = 10.0
+    _state: OutageState | None = None
+    _state_time: float = 0.0
+    _keys: dict[str, tuple[KeyInfo, float]] = field(default_factory=dict)
+
+    def state(self, *, fresh: bool = False) -> OutageState:
+        """The active outages, re-read when older than ``refresh_seconds`` or ``fresh``."""
+        clock = time.monotonic()
+        if fresh or self._state is None or clock - self._state_time > self.refresh_seconds:
+            self._state = OutageState.load(self.engine, self.index)
+            self._state_time = clock
+        return self._state
+
+    def authorize(self, request: Request, scope: str) -> KeyInfo:
+        """The request's key if it holds ``scope``; 401/403 errors otherwise."""
+        key = request.headers.get("x-api-key")
+        bearer = request.headers.get("authorization", "")
+        if not key and bearer.lower().startswith("bearer "):
+            key = bearer[7:].strip()
+        digest = hash_key(key) if key else ""
+        cached = self._keys.get(digest)
+        clock = time.monotonic()
+        if cached is None or clock - cached[1] > self.key_cache_seconds:
+            info = authenticate(self.engine, key)
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[digest] = (info, clock)
+        else:
+            info = cached[0]
+        if info.expires_at is not None and info.expires_at <= dt.datetime.now(dt.UTC):
+            self._keys.pop(digest, None)
+            raise AuthenticationError("API key expired")
+        if not info.allows(scope):
+            raise ScopeError(f"this API key lacks the {scope} scope")
+        return info
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes with 413, declared or not."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _BodyTooLarge
+            return message
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ImpactRequest(BaseModel):
+    """Devices to open, and whether to list the affected customers (one page)."""
+
+    devices: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=MAX_DEVICES)
+    list_customers: bool = False
+    limit: int = Field(100, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0)
+
+
+class DeclareRequest(BaseModel):
+    """A new outage event."""
+
+    devices: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=MAX_DEVICES)
+    kind: Literal["planned", "unplanned"] = "unplanned"
+    started_at: dt.datetime | None = None
+    expected_end: dt.datetime | None = None
+    reason: str | None = Field(None, max_length=1000)
+
+
+class CloseRequest(BaseModel):
+    """When an event ended (default: now)."""
+
+    ended_at: dt.datetime | None = None
+
+
+class PredictRequest(BaseModel):
+    """Customers who called in about no supply."""
+
+    customers: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=MAX_CALLS)
+
+
+def _status_code(err: GridtopoError) -> int:
+    if isinstance(err, AuthenticationError):
+        return 401
+    if isinstance(err, ScopeError):
+        return 403
+    if isinstance(err, UnknownIdError):
+        return 404
+    if isinstance(err, EventStateError | queries.UnlinkedCustomerError):
+        return 409
+    return 400
+
+
+def _customer_page(service: Service, key: KeyInfo, numbers: Any, limit: int, offset: int
+                   ) -> dict[str, Any]:
+    page = queries.page(numbers, limit, offset)
+    ids = service.index.names(service.index.customer_ids, page)
+    people = contacts(service.engine, ids, reveal=key.allows("personal:read"))
+    return {"total": len(numbers), "limit": limit, "offset": offset,
+            "personal_data": "full" if key.allows("personal:read") else "masked",
+            "items": [{"customer_id": c, **people.get(c, {})} for c in ids]}
+
+
+def create_app(engine: Engine, index: QueryIndex | None = None, **options: float) -> FastAPI:
+    """The API over ``engine``'s model (and its index, loaded or built when not given)."""
+    service = Service(engine, index if index is not None else load_index(engine), **options)
+    app = FastAPI(title="gridtopo outage API", version=__version__,
+                  description=(__doc__ or "").split(">>>")[0])
+    app.state.service = service
+    app.add_middleware(BodyLimit)
+
+    @app.exception_handler(GridtopoError)
+    async def gridtopo_error(_: Request, err: GridtopoError) -> Response:
+        headers = {"WWW-Authenticate": "ApiKey"} if isinstance(err, AuthenticationError) else None
+        return JSONResponse({"detail": str(err)}, _status_code(err), headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, err: RequestValidationError) -> Response:
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in err.errors()]
+        return JSONResponse({"detail": problems[:20]}, 422)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, err: Exception) -> Response:
+        return JSONResponse({"detail": f"internal error ({type(err).__name__})"}, 500)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Liveness and what the service answers from (no key needed)."""
+        meta = service.index.meta
+        return {"status": "ok", "version": __version__, "backend": engine.dialect.name,
+                "index": {k: meta[k] for k in ("ingest_run", "built_at", "feeders",
+                                               "transformers", "customers")}}
+
+    @app.get("/v1/customers/{customer_id}/status", tags=["customers"])
+    async def customer_status(customer_id: str, request: Request) -> Response:
+        """Is the customer out now, because of which events, and until when?
+
+        The hot path: answered on the event loop from the index, with no thread hop."""
+        service.authorize(request, "outage:read")
+        return _json(outages.customer_status(service.index, service.state(), customer_id))
+
+    @app.get("/v1/customers/{customer_id}/upstream", tags=["traces"])
+    def customer_upstream(customer_id: str, request: Request) -> Response:
+        """Supply path of a customer (or transformer, or node): devices, feeder, station."""
+        service.authorize(request, "outage:read")
+        return _json(queries.upstream(service.index, customer_id))
+
+    @app.get("/v1/devices/{device_id}/downstream", tags=["traces"])
+    def device_downstream(
+        device_id: str, request: Request, limit: int = Query(100, ge=1, le=MAX_PAGE),
+    ) -> Response:
+        """Counts of what hangs below a device, with up to ``limit`` ids of each kind."""
+        service.authorize(request, "outage:read")
+        return _json(queries.downstream(service.index, device_id, limit=limit))
+
+    @app.post("/v1/impact", tags=["outages"])
+    def impact(body: ImpactRequest, request: Request) -> Response:
+        """What opening the devices would de-energize, in total and per feeder."""
+        key = service.authorize(request, "outage:read")
+        result = queries.impact(service.index, outages.check_devices_list(body.devices))
+        data = result.to_dict()
+        if body.list_customers:
+            numbers = service.index.customers_at(result.positions)
+            data["customer_list"] = _customer_page(service, key, numbers, body.limit,
+                                                   body.offset)
+        return _json(data)
+
+    @app.get("/v1/outages", tags=["outages"])
+    def list_outages(
+        request: Request, status: Literal["active", "closed"] | None = None,
+        limit: int = Query(100, ge=1, le=MAX_PAGE), offset: int = Query(0, ge=0),
+    ) -> Response:
+        """Outage events, newest first, one page."""
+        service.authorize(request, "outage:read")
+        return _json(outages.list_events(engine, status=status, limit=limit, offset=offset))
+
+    @app.post("/v1/outages", status_code=201, tags=["outages"])
+    def declare(body: DeclareRequest, request: Request) -> Response:
+        """Declare a planned or unplanned outage opening the devices."""
+        key = service.authorize(request, "outage:write")
+        event = outages.declare(engine, service.index, body.devices, kind=body.kind,
+                                started_at=body.started_at, expected_end=body.expected_end,
+                                reason=body.reason, created_by=f"api:{key.name}")
+        service.state(fresh=True)
+        return _json(event, 201)
+
+    @app.get("/v1/outages/{event_id}", tags=["outages"])
+    def get_outage(event_id: int, request: Request) -> Response:
+        """One event with its impact."""
+        service.authorize(request, "outage:read")
+        event = outages.get_event(engine, event_id)
+        event["impact"] = queries.impact(service.index, event["devices"]).to_dict()
+        return _json(event)
+
+    @app.get("/v1/outages/{event_id}/customers", tags=["outages"])
+    def outage_customers(
+        event_id: int, request: Request, limit: int = Query(100, ge=1, le=MAX_PAGE),
+        offset: int = Query(0, ge=0),
+    ) -> Response:
+        """The customers an event interrupts, one page, masked unless ``personal:read``."""
+        key = service.authorize(request, "outage:read")
+        event = outages.get_event(engine, event_id)
+        result = queries.impact(service.index, event["devices"])
+        numbers = service.index.customers_at(result.positions)
+        return _json({"event_id": event_id,
+                      **_customer_page(service, key, numbers, limit, offset)})
+
+    @app.post("/v1/outages/{event_id}/close", tags=["outages"])
+    def close_outage(event_id: int, request: Request, body: CloseRequest | None = None
+                     ) -> Response:
+        """Close an event (kept as history with its customer-minutes)."""
+        service.authorize(request, "outage:write")
+        event = outages.close(engine, event_id, ended_at=body.ended_at if body else None)
+        service.state(fresh=True)
+        return _json(event)
+
+    @app.post("/v1/predict", tags=["outages"])
+    def predict(body: PredictRequest, request: Request) -> Response:
+        """The most likely opened device(s) explaining trouble calls from these customers."""
+        service.authorize(request, "outage:read")
+        return _json(predict_outage(service.index, body.customers))
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers: the database from ``$GRIDTOPO_DB``."""
+    return create_app(open_engine(os.environ.get("GRIDTOPO_DB")))
