@@ -121,10 +121,12 @@ def _nearest_transformer(points: pl.DataFrame, transformers: pl.DataFrame,
 
 
 def customer_area_unknown(f: Facts) -> pl.DataFrame:
-    """Customers whose 台区编号 is no area: suggest the nearest transformer on the feeder the
-    customer's 线路名称 names."""
+    """Unlinked customers whose 台区编号 is no area: suggest the nearest transformer on the
+    feeder the customer's 线路名称 names."""
     m = f.model
-    bad = m.customers.join(m.areas.select("area_code"), on="area_code", how="anti")
+    bad = m.customers.join(m.areas.select("area_code"), on="area_code", how="anti").join(
+        m.customer_links.select(pl.col("from_id").alias("customer_id")), on="customer_id",
+        how="anti")
     named = match_area_feeders(
         bad.select(pl.col("customer_id").alias("area_code"), "feeder_name", "station_name"),
         m.feeders, m.stations,
@@ -332,26 +334,33 @@ def transformer_feeder_code_unknown(f: Facts) -> pl.DataFrame:
 
 
 def customer_feeder_name_mismatch(f: Facts) -> pl.DataFrame:
-    """Customers whose 线路名称 names another feeder than the one of their transformer."""
+    """Customers whose 线路名称 names another feeder than the one of their transformer (or,
+    when the customer has no chain, than the one their area names)."""
     m = f.model
     rows = (
-        m.customers.select("customer_id", "feeder_name", "lon", "lat")
-        .join(f.chain.select("customer_id", "transformer_id", "feeder_id")
-              .drop_nulls("feeder_id"), on="customer_id", how="inner")
+        m.customers.select("customer_id", "area_code", "feeder_name", "lon", "lat")
+        .join(f.chain.select("customer_id", "transformer_id", "feeder_id"),
+              on="customer_id", how="left")
         .join(m.feeders.select("feeder_id", pl.col("feeder_name").alias("chain_name")),
-              on="feeder_id", how="inner")
-        .filter(pl.col("feeder_name").is_not_null()
-                & (pl.col("feeder_name") != pl.col("feeder_id"))
-                & (feeder_key(pl.col("feeder_name")) != feeder_key(pl.col("chain_name"))))
+              on="feeder_id", how="left")
+        .join(m.areas.select("area_code", pl.col("feeder_name").alias("area_feeder")),
+              on="area_code", how="left")
+        .with_columns(pl.coalesce("chain_name", "area_feeder").alias("reference"))
+        .filter(pl.col("feeder_name").is_not_null() & pl.col("reference").is_not_null()
+                & (pl.col("feeder_name") != pl.col("feeder_id")).fill_null(True)
+                & (feeder_key(pl.col("feeder_name")) != feeder_key(pl.col("reference"))))
     )
+    source = pl.when(pl.col("chain_name").is_not_null()).then(
+        pl.format("its transformer {} is on", "transformer_id")).otherwise(
+        pl.format("its area {} names", "area_code"))
     return findings(
         rows, "customer_feeder_name_mismatch", "customer", "customer_id",
-        pl.format("customer {}: 线路名称 {} but its transformer {} is on {}", "customer_id",
-                  "feeder_name", "transformer_id", "chain_name"),
+        pl.format("customer {}: 线路名称 {} but {} {}", "customer_id", "feeder_name", source,
+                  "reference"),
         json(feeder_name=pl.col("feeder_name"), chain_feeder=pl.col("feeder_id"),
-             chain_name=pl.col("chain_name")),
-        edit_fix("customers", "feeder_name", pl.col("chain_name"),
-                 pl.format("set 线路名称 of customer {} to {}", "customer_id", "chain_name")),
+             reference=pl.col("reference")),
+        edit_fix("customers", "feeder_name", pl.col("reference"),
+                 pl.format("set 线路名称 of customer {} to {}", "customer_id", "reference")),
     )
 
 
@@ -467,24 +476,31 @@ def transformer_offset_gcj02(f: Facts) -> pl.DataFrame:
 
 
 def customer_far_from_transformer(f: Facts) -> pl.DataFrame:
-    """Customers farther than ``max_m`` from their transformer; the fix moves them to their
-    area's median position (the link is confirmed by ids, the coordinates are suspect)."""
+    """Customers farther than ``max_m`` from their transformer (from their area's median
+    position when they have no transformer); the fix moves them to that median position — the
+    link is confirmed by ids, the coordinates are suspect."""
     max_m = f.config.threshold("customer_far_from_transformer", "max_m")
     rows = (
         f.model.customers.select("customer_id", "area_code", "lon", "lat")
-        .join(f.chain.select("customer_id", "transformer_id", "feeder_id")
-              .drop_nulls("transformer_id"), on="customer_id")
+        .join(f.chain.select("customer_id", "transformer_id", "feeder_id"), on="customer_id",
+              how="left")
         .join(f.model.transformers.select("transformer_id", pl.col("lon").alias("t_lon"),
-                                          pl.col("lat").alias("t_lat")), on="transformer_id")
+                                          pl.col("lat").alias("t_lat")),
+              on="transformer_id", how="left")
         .join(f.area_centres, on="area_code", how="left")
-        .with_columns(distance_m(pl.col("lon"), pl.col("lat"), pl.col("t_lon"),
-                                 pl.col("t_lat")).alias("d"))
+        .with_columns(pl.when(pl.col("t_lon").is_not_null())
+                      .then(pl.format("its transformer {}", "transformer_id"))
+                      .otherwise(pl.format("its area {}'s customers", "area_code"))
+                      .alias("reference"),
+                      distance_m(pl.col("lon"), pl.col("lat"),
+                                 pl.coalesce("t_lon", "c_lon"), pl.coalesce("t_lat", "c_lat"))
+                      .alias("d"))
         .filter(pl.col("d") > max_m)
     )
     return findings(
         rows, "customer_far_from_transformer", "customer", "customer_id",
-        pl.format("customer {} is {} m from its transformer {}", "customer_id",
-                  pl.col("d").round(0), "transformer_id"),
+        pl.format("customer {} is {} m from {}", "customer_id", pl.col("d").round(0),
+                  "reference"),
         json(distance_m=pl.col("d").round(1), transformer_id=pl.col("transformer_id")),
         json(action=pl.lit("edit"), table=pl.lit("customers"), field=pl.lit("lon|lat"),
              value=pl.format("{}|{}", pl.col("c_lon").round(6), pl.col("c_lat").round(6)),

@@ -63,7 +63,7 @@ def customer_frame(facts: Facts, findings: pl.DataFrame) -> pl.DataFrame:
         regions, on="score_station", how="left"
     ).select(
         "customer_id", "score_feeder", "score_station",
-        pl.col("region").fill_null("未知"),
+        "region",
         (~(_flags(chain, counted, "completeness") | unchained)).alias("completeness"),
         (~_flags(chain, counted, "accuracy")).alias("accuracy"),
         (~_flags(chain, counted, "timeliness")).alias("timeliness"),
