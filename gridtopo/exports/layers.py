@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import polars as pl
 from sqlalchemy import (
+    Boolean,
     Connection,
     FromClause,
     LargeBinary,
@@ -99,7 +100,9 @@ def _in_box(table: FromClause, view: View) -> ColumnElement[bool]:
     assert view.bbox is not None
     x0, y0, x1, y1 = view.bbox
     box = f"POLYGON(({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
-    return func.ST_Intersects(table.c.geom, func.ST_GeomFromText(box, SRID)) == 1
+    intersects = func.ST_Intersects(table.c.geom, func.ST_GeomFromText(box, SRID),
+                                    type_=Boolean)  # rendered "= 1" where booleans are ints
+    return and_(table.c.geom.is_not(None), intersects)
 
 
 def _columns(table: FromClause, schema: Schema) -> list[ColumnElement[Any]]:

@@ -1,0 +1,114 @@
+"""GeoPackage and GeoJSON: read back with pyogrio/geopandas with the model's counts and
+geometry; filters; masking; refusal and a failing writer leave no file under the final name."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+from click.testing import CliRunner
+from sqlalchemy import Engine, text
+
+from gridtopo.cli import main
+from gridtopo.errors import OutputExistsError
+from gridtopo.exports import geo
+from gridtopo.exports.scope import Scope, UnknownFilterError
+
+
+def db_geometries(engine: Engine, table: str, key: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        rows = conn.execute(text(f"SELECT {key}, ST_AsText(geom) FROM {table}")).all()
+    return {k: shapely.from_wkt(w) if w else None for k, w in rows}
+
+
+def test_gpkg_and_geojson_read_back(model_engine: Engine, tmp_path: Path) -> None:
+    gpkg = tmp_path / "model.gpkg"
+    counts = geo.export_gpkg(model_engine, gpkg, customers=True)
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert layers == {"stations": "Point", "feeders": None, "edges": "LineString",
+                      "transformers": "Point", "customers": "Point"}
+    edges_db = db_geometries(model_engine, "edges", "edge_id")
+    with model_engine.connect() as conn:
+        tables = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                  for t in ("stations", "feeders", "edges", "transformers", "customers")}
+    assert counts == tables
+    geojson = tmp_path / "geojson"
+    assert geo.export_geojson(model_engine, geojson, customers=True) == {
+        f"{k}.geojson": v for k, v in tables.items()}
+    for frame in (gpd.read_file(gpkg, layer="edges"), gpd.read_file(geojson / "edges.geojson")):
+        assert frame.crs.to_epsg() == 4326
+        assert len(frame) == len(edges_db)
+        for edge_id, geometry in zip(frame["edge_id"], frame.geometry, strict=True):
+            expected = edges_db[edge_id]
+            assert (geometry is None and expected is None) or shapely.equals_exact(
+                geometry, expected, tolerance=1e-9)
+    stations_db = db_geometries(model_engine, "stations", "station_id")
+    stations = gpd.read_file(gpkg, layer="stations")
+    assert {k: (g.x, g.y) for k, g in zip(stations["station_id"], stations.geometry,
+                                          strict=True)} == {
+        k: (g.x, g.y) for k, g in stations_db.items()}
+    feeders = pyogrio.read_dataframe(gpkg, layer="feeders", read_geometry=False)
+    assert len(feeders) == tables["feeders"]
+    customers = gpd.read_file(gpkg, layer="customers")
+    assert customers["customer_name"].dropna().str.endswith("**").all()
+    assert customers["transformer_id"].notna().sum() > 0.9 * len(customers)
+
+
+def test_filters_and_errors(model_engine: Engine, model_db_url: str, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    with model_engine.connect() as conn:
+        feeder, station = conn.execute(text(
+            "SELECT feeder_id, station_id FROM feeders ORDER BY feeder_id")).first()
+        lon, lat = conn.execute(text(
+            "SELECT ST_X(geom), ST_Y(geom) FROM transformers WHERE geom IS NOT NULL "
+            "ORDER BY transformer_id")).first()
+        in_feeder = conn.execute(text("SELECT count(*) FROM edges WHERE feeder_id = :f"),
+                                 {"f": feeder}).scalar_one()
+    out = tmp_path / "feeder.gpkg"
+    counts = geo.export_gpkg(model_engine, out, Scope(feeders=(feeder,)))
+    assert counts["feeders"] == 1 and counts["edges"] == in_feeder and counts["stations"] == 1
+    edges = gpd.read_file(out, layer="edges")
+    assert set(edges["feeder_id"]) == {feeder}
+    box = (lon - 0.002, lat - 0.002, lon + 0.002, lat + 0.002)
+    boxed = geo.export_geojson(model_engine, tmp_path / "box", Scope(bbox=box))
+    points = gpd.read_file(tmp_path / "box" / "transformers.geojson")
+    assert boxed["transformers.geojson"] == len(points) >= 1
+    assert points.geometry.within(shapely.box(*box)).all()
+    by_station = geo.export_gpkg(model_engine, tmp_path / "s.gpkg", Scope(stations=(station,)))
+    assert by_station["stations"] == 1
+    with pytest.raises(UnknownFilterError, match="--feeder NOPE"):
+        geo.export_gpkg(model_engine, tmp_path / "x.gpkg", Scope(feeders=("NOPE",)))
+    with pytest.raises(OutputExistsError):
+        geo.export_gpkg(model_engine, out)
+
+    result = CliRunner().invoke(main, ["--db", model_db_url, "export", "gpkg", str(out)])
+    assert result.exit_code == 2 and result.stderr.startswith("Error: ")
+    result = CliRunner().invoke(main, ["--db", model_db_url, "export", "geojson",
+                                       str(tmp_path / "y"), "--station", "NOPE"])
+    assert result.exit_code == 2 and "--station NOPE" in result.stderr
+    result = CliRunner().invoke(main, ["--db", model_db_url, "export", "gpkg",
+                                       str(tmp_path / "z.gpkg"), "--bbox", "1,2,3"])
+    assert result.exit_code == 2 and "--bbox" in result.stderr
+
+    real = pyogrio.write_arrow
+
+    def full_disk(table: Any, path: Any, layer: str | None = None, **kwargs: Any) -> Any:
+        if layer == "transformers":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(table, path, layer=layer, **kwargs)
+
+    monkeypatch.setattr(pyogrio, "write_arrow", full_disk)
+    final = tmp_path / "full.gpkg"
+    with pytest.raises(OSError, match="No space left"):
+        geo.export_gpkg(model_engine, final)
+    assert sorted(p.name for p in tmp_path.glob("*full*")) == []
+    monkeypatch.setattr(geo.shapely, "to_geojson", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(OSError):
+        geo.export_geojson(model_engine, tmp_path / "gj")
+    assert [p.name for p in (tmp_path / "gj").iterdir()] == []
