@@ -1,0 +1,220 @@
+"""The query index against plain networkx reachability, and the topology against generator truth.
+
+The oracle here never uses gridtopo's own traversal: it is ``networkx.node_connected_component``
+on the graph of conducting edges, built from the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from gridtopo.synthetic import generate, parse_defect_rates
+from gridtopo.topology.graph import (
+    EDGE_SCHEMA,
+    SOURCE_SCHEMA,
+    TRANSFORMER_SCHEMA,
+    UnknownDeviceError,
+    build_graph,
+    energized_nodes,
+    graph_from_frames,
+)
+from gridtopo.topology.index import (
+    CUSTOMER_SCHEMA,
+    build_index,
+    index_from_frames,
+    read_index,
+    save_index,
+)
+from gridtopo.topology.queries import impact, impact_customers
+
+SWITCHING = ("switch", "breaker", "fuse", "recloser")
+
+
+def oracle_supplied(edges: pl.DataFrame, roots: list[str], opened: set[str]) -> set[str]:
+    """Nodes connected to ``roots`` through edges that conduct with ``opened`` open."""
+    H = nx.Graph()
+    H.add_nodes_from(roots)
+    for eid, kind, _, u, v, nopen, ins in edges.iter_rows():
+        if ins and eid not in opened and not (nopen and kind in SWITCHING):
+            H.add_edge(u, v)
+    return set().union(*(nx.node_connected_component(H, r) for r in roots)) if roots else set()
+
+
+@st.composite
+def radial_networks(draw: st.DrawFn, meshed: bool = False) -> dict[str, pl.DataFrame]:
+    """Feeders of random trees, with ties, out-of-service edges and (if meshed) loops."""
+    n_feeders = draw(st.integers(1, 3))
+    edges, sources, transformers, customers = [], [], [], []
+    nodes_of: list[list[str]] = []
+    eid = 0
+    for f in range(n_feeders):
+        fid = f"F{f}"
+        bus, src = f"BUS{f % 2}", f"S{f}"
+        edges.append((f"E{eid}", "breaker", fid, bus, src, 0, 1))
+        eid += 1
+        sources.append((fid, src, "ST"))
+        nodes = [src]
+        for i in range(draw(st.integers(1, 25))):
+            parent = nodes[draw(st.integers(0, len(nodes) - 1))]
+            node = f"F{f}N{i}"
+            kind = draw(st.sampled_from(("line", "cable", "switch", "fuse", "recloser")))
+            edges.append((f"E{eid}", kind, fid, parent, node, 0,
+                           int(draw(st.integers(0, 12)) > 0)))
+            eid += 1
+            nodes.append(node)
+            if draw(st.booleans()):
+                tid = f"T{f}_{i}"
+                transformers.append((tid, node))
+                for c in range(draw(st.integers(0, 4))):
+                    customers.append((f"C{f}_{i}_{c}", tid, int(c != 3)))
+        nodes_of.append(nodes)
+    for _ in range(draw(st.integers(0, 3))):
+        a = draw(st.sampled_from(nodes_of[draw(st.integers(0, n_feeders - 1))]))
+        b = draw(st.sampled_from(nodes_of[draw(st.integers(0, n_feeders - 1))]))
+        edges.append((f"E{eid}", "switch", None, a, b, 1, 1))
+        eid += 1
+    if meshed:
+        for _ in range(draw(st.integers(1, 3))):
+            nodes = nodes_of[draw(st.integers(0, n_feeders - 1))]
+            a, b = draw(st.sampled_from(nodes)), draw(st.sampled_from(nodes))
+            edges.append((f"E{eid}", "line", None, a, b, 0, 1))
+            eid += 1
+    return {
+        "edges": pl.DataFrame(edges, schema=EDGE_SCHEMA, orient="row"),
+        "sources": pl.DataFrame(sources, schema=SOURCE_SCHEMA, orient="row"),
+        "transformers": pl.DataFrame(transformers, schema=TRANSFORMER_SCHEMA, orient="row"),
+        "customers": pl.DataFrame(customers, schema=CUSTOMER_SCHEMA, orient="row"),
+    }
+
+
+def _check_every_device(net: dict[str, pl.DataFrame], pairs: list[tuple[int, int]]) -> None:
+    edges, customers = net["edges"], net["customers"]
+    index = index_from_frames(net["edges"], net["sources"], net["transformers"], customers)
+    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    base = oracle_supplied(edges, roots, set())
+    tr_node = dict(net["transformers"].iter_rows())
+    active = customers.filter(pl.col("active") == 1)
+    ids = edges["edge_id"].to_list()
+    cases = [[e] for e in ids] + [[ids[i % len(ids)], ids[j % len(ids)]] for i, j in pairs]
+    for devices in cases:
+        dead = base - oracle_supplied(edges, roots, set(devices))
+        result = impact(index, devices)
+        got = {index.node_ids[n].decode() for n in index.order[result.positions]}
+        assert got == dead, devices
+        want = sorted(c for c, t, _ in active.iter_rows() if tr_node[t] in dead)
+        assert sorted(impact_customers(index, result)) == want, devices
+        assert result.customers == len(want)
+        assert result.transformers == sum(node in dead for node in tr_node.values())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(radial_networks(), st.lists(st.tuples(st.integers(0, 99), st.integers(0, 99)),
+                                   max_size=5))
+def test_index_equals_networkx_on_radial_networks(net: dict[str, pl.DataFrame],
+                                                  pairs: list[tuple[int, int]]) -> None:
+    _check_every_device(net, pairs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(radial_networks(meshed=True), st.lists(st.tuples(st.integers(0, 99),
+                                                        st.integers(0, 99)), max_size=5))
+def test_index_equals_networkx_with_loops(net: dict[str, pl.DataFrame],
+                                          pairs: list[tuple[int, int]]) -> None:
+    _check_every_device(net, pairs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(radial_networks(meshed=True), st.data())
+def test_energized_nodes_equals_networkx(net: dict[str, pl.DataFrame], data: st.DataObject
+                                         ) -> None:
+    G = graph_from_frames(net["edges"], net["sources"], net["transformers"])
+    ids = net["edges"]["edge_id"].to_list()
+    opened = data.draw(st.sets(st.sampled_from(ids), max_size=3))
+    ties = [e for e, *_, nopen, _ in net["edges"].iter_rows() if nopen]
+    closed = data.draw(st.sets(st.sampled_from(ties), max_size=2)) if ties else set()
+    edges = net["edges"].with_columns(
+        normal_open=pl.when(pl.col("edge_id").is_in(list(closed))).then(0)
+        .otherwise(pl.col("normal_open")).cast(pl.Int8))
+    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    assert energized_nodes(G, opened, closed) == oracle_supplied(edges, roots, opened)
+
+
+def test_unknown_devices_are_named() -> None:
+    edges = pl.DataFrame([("E0", "breaker", "F0", "BUS", "S0", 0, 1),
+                          ("E1", "line", "F0", "S0", "N1", 0, 1)], schema=EDGE_SCHEMA,
+                         orient="row")
+    sources = pl.DataFrame([("F0", "S0", "ST")], schema=SOURCE_SCHEMA, orient="row")
+    transformers = pl.DataFrame([("T1", "N1")], schema=TRANSFORMER_SCHEMA, orient="row")
+    G = graph_from_frames(edges, sources, transformers)
+    with pytest.raises(UnknownDeviceError, match="NOPE"):
+        energized_nodes(G, ["NOPE"])
+    index = index_from_frames(edges, sources, transformers, pl.DataFrame(schema=CUSTOMER_SCHEMA))
+    with pytest.raises(UnknownDeviceError, match="NOPE, ZZZ"):
+        impact(index, ["E0", "ZZZ", "NOPE"])
+
+
+# --------------------------------------------------------------------------- generator truth
+
+
+def _frames_from_exports(src: Path) -> tuple[pl.DataFrame, ...]:
+    """Distribution exports read straight from the generator's CSVs (no ingest involved)."""
+    d = src / "distribution"
+    edges = pl.read_csv(d / "edges.csv", infer_schema=False).select(
+        "edge_id", "kind", "feeder_id", "from_node", "to_node",
+        normal_open=(pl.col("normal_open") == "true").cast(pl.Int8),
+        in_service=pl.lit(1, pl.Int8))
+    sources = pl.read_csv(d / "feeders.csv", infer_schema=False).select(
+        "feeder_id", "source_node", "station_id")
+    transformers = pl.read_csv(d / "transformers.csv", infer_schema=False).filter(
+        pl.col("status") == "in_service").select("transformer_id", "node")
+    return edges, sources, transformers
+
+
+@pytest.fixture(scope="module")
+def defective_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A network with many islands and loops (other defects off), to test against truth."""
+    out = tmp_path_factory.mktemp("islands") / "src"
+    generate(out, 40_000, seed=11, defects=parse_defect_rates("island=0.4,loop=0.4"))
+    return out
+
+
+def test_energized_equals_truth_with_islands_and_loops(defective_sources: Path) -> None:
+    edges, sources, transformers = _frames_from_exports(defective_sources)
+    truth = pl.read_csv(defective_sources / "truth" / "transformer_links.csv")
+    truth = truth.filter(pl.col("in_export"))
+    assert not truth["energized"].all(), "the fixture must hold islands"
+    G = graph_from_frames(edges, sources, transformers)
+    supplied = energized_nodes(G)
+    index = index_from_frames(edges, sources, transformers,
+                              pl.DataFrame(schema=CUSTOMER_SCHEMA))
+    live = set(index.names(index.node_ids, index.order[:index.n_energized]))
+    assert index.meta["chords"] > 0, "the fixture must hold loops"
+    for tid, node, energized in truth.select("transformer_id", "node", "energized").iter_rows():
+        assert (node in supplied) == energized, tid
+        assert (node in live) == energized, tid
+
+
+def test_model_energized_equals_truth(model_engine: Engine, synthetic_sources: Path,
+                                      tmp_path: Path) -> None:
+    truth = pl.read_csv(synthetic_sources / "truth" / "transformer_links.csv")
+    G = build_graph(model_engine)
+    supplied = energized_nodes(G)
+    index = save_index(build_index(model_engine), tmp_path / "idx")
+    loaded = read_index(index)
+    live = set(loaded.names(loaded.node_ids, loaded.order[:loaded.n_energized]))
+    hanging = {t for n in G.nodes for t in G.nodes[n]["transformers"]}
+    checked = 0
+    for tid, node, energized in truth.select("transformer_id", "node", "energized").iter_rows():
+        if tid in hanging:
+            assert (node in supplied) == energized == (node in live), tid
+            checked += 1
+    assert checked > 0.9 * truth.height
+    assert isinstance(loaded.pos, np.memmap)
