@@ -54,6 +54,12 @@ def audit(settings: Settings, config_path: Path | None, now_text: str | None,
         raise click.BadParameter(f"{config_path} does not exist", param_hint="--config")
     config = load_config(config_path, now=parse_now(now_text, "--now") if now_text else None)
     engine = settings.model_engine()
+    if report_path is not None:
+        try:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise click.BadParameter(f"cannot create {report_path.parent}: {err.strerror}",
+                                     param_hint="--report") from err
     gx_dir = (report_path.parent / f"{report_path.stem}_gx") if report_path else None
     with command_progress(as_json):
         result = run_audit(engine, config, gx_dir, gx=not no_gx)
