@@ -36,17 +36,25 @@ from gridtopo.db.models import SWITCHING_KINDS
 from gridtopo.errors import GridtopoError
 
 
-class UnknownDeviceError(GridtopoError, KeyError):
-    """Device ids that are not edges of the model; the message names them."""
+class UnknownIdError(GridtopoError, KeyError):
+    """Ids (device, customer, transformer, ...) that the model does not hold; names them."""
 
-    def __init__(self, ids: Iterable[str]) -> None:
+    def __init__(self, kind: str, ids: Iterable[str]) -> None:
+        self.kind = kind
         self.ids = sorted(ids)
         shown = ", ".join(self.ids[:10]) + (f" (+{len(self.ids) - 10} more)"
                                             if len(self.ids) > 10 else "")
-        super().__init__(f"unknown device id(s): {shown}")
+        super().__init__(f"unknown {kind} id(s): {shown}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+
+class UnknownDeviceError(UnknownIdError):
+    """Device ids that are not edges of the model."""
+
+    def __init__(self, ids: Iterable[str]) -> None:
+        super().__init__("device", ids)
 
 
 EDGE_SQL = (

@@ -40,7 +40,14 @@ from gridtopo.db.bulk import read_frame
 from gridtopo.db.engine import backend_of, sqlite_path
 from gridtopo.db.models import EDGE_KINDS, SWITCHING_KINDS
 from gridtopo.errors import GridtopoError
-from gridtopo.topology.graph import UnknownDeviceError, read_network, supply_nodes
+from gridtopo.topology.graph import (
+    UnknownDeviceError,
+    UnknownIdError,
+    read_network,
+    supply_nodes,
+)
+
+__all__ = ["QueryIndex", "UnknownIdError", "build_index", "load_index"]
 
 FORMAT_VERSION = 1
 PROTECTIVE_KINDS = ("breaker", "fuse", "recloser")
@@ -54,20 +61,6 @@ CUSTOMER_SQL = (
 CUSTOMER_SCHEMA: dict[str, type[pl.DataType]] = {
     "customer_id": pl.Utf8, "transformer_id": pl.Utf8, "active": pl.Int8,
 }
-
-
-class UnknownIdError(GridtopoError, KeyError):
-    """An id (customer, transformer, node) that the model does not hold; names it."""
-
-    def __init__(self, kind: str, ids: Iterable[str]) -> None:
-        self.kind = kind
-        self.ids = sorted(ids)
-        shown = ", ".join(self.ids[:10]) + (f" (+{len(self.ids) - 10} more)"
-                                            if len(self.ids) > 10 else "")
-        super().__init__(f"unknown {kind} id(s): {shown}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class IndexMissingError(GridtopoError):
