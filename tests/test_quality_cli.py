@@ -89,3 +89,17 @@ def test_audit_of_unloaded_database_is_exit_2(db_url: str, empty_db_url: str) ->
         assert "Error:" in result.output and "Traceback" not in result.output
     assert "gridtopo ingest" in run(db_url, "audit", "--no-gx").output
     assert findings(db_url) == []
+
+
+def test_readme_rule_configuration_loads(tmp_path: Path) -> None:
+    from gridtopo.quality.config import load_config
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## For data stewards: audits")[1]
+    example = section.split("**Configuration**")[1].split("```\n")[1]
+    path = tmp_path / "rules.toml"
+    path.write_text(example, encoding="utf-8")
+    config = load_config(path)
+    assert config.threshold("record_stale", "max_age_days") == 365
+    assert config.severity("customer_far_from_transformer") == "error"
+    assert not config.enabled("feeder_no_tie") and config.now.year == 2024
