@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from geoalchemy2.shape import from_shape, to_shape
@@ -184,3 +187,18 @@ def test_outage_event_keeps_devices(engine: Engine) -> None:
         assert stored is not None
         assert sorted(d.device_id for d in stored.devices) == ["SB-1", "SB-2"]
         assert stored.status == "active"
+
+
+def test_geo_wheels_imported_after_spatialite_do_not_corrupt_memory(tmp_path: Path) -> None:
+    """pyproj and pyogrio bundle PROJ/GDAL; SpatiaLite loads the system ones globally. The
+    engine imports the wheels first; in the wrong order the process aborts at exit."""
+    script = (
+        "from gridtopo.db import open_engine\n"
+        f"e = open_engine('sqlite:///{tmp_path / 'x.db'}', create=True)\n"
+        "with e.connect() as c: c.exec_driver_sql('SELECT spatialite_version()')\n"
+        "import pyproj, pyogrio\n"
+        "pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(113.0, 23.0)\n"
+        "pyogrio.list_drivers()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-500:]

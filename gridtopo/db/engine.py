@@ -14,6 +14,7 @@ The store is chosen by a SQLAlchemy URL, from ``--db``, else ``GRIDTOPO_DB``, el
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Mapping
@@ -96,8 +97,24 @@ def sqlite_dbapi() -> Any:
     return dbapi2
 
 
+@functools.cache
+def bind_bundled_geo_libraries() -> None:
+    """Import the wheels that bundle their own PROJ, GEOS and GDAL before SpatiaLite loads.
+
+    SQLite loads extensions with ``RTLD_GLOBAL``, so SpatiaLite's system ``libproj`` and
+    ``libgeos`` enter the process's global symbol scope. A wheel imported afterwards (pyproj,
+    pyogrio) would bind its calls to those system libraries instead of its own copies, and the
+    process corrupts memory (seen as "double free" at exit). Imported first, each wheel binds
+    to its own copy and the two worlds never meet.
+    """
+    import pyogrio  # noqa: F401
+    import pyproj  # noqa: F401
+    import shapely  # noqa: F401
+
+
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     """Load SpatiaLite and set per-connection pragmas on every new SQLite connection."""
+    bind_bundled_geo_libraries()
     try:
         dbapi_conn.enable_load_extension(True)
         dbapi_conn.load_extension(SPATIALITE_MODULE)
