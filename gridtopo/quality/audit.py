@@ -62,8 +62,8 @@ def evaluate(facts: Facts, engine: Engine) -> pl.DataFrame:
     if topology:
         graph = build_graph(engine)
         frames += [TOPOLOGY_RULES[name](facts, graph) for name in topology]
-    found = pl.concat([f.cast(FINDING_SCHEMA) for f in frames]) if frames else pl.DataFrame(
-        schema=FINDING_SCHEMA)
+    typed = [f.select(pl.col(c).cast(t) for c, t in FINDING_SCHEMA.items()) for f in frames]
+    found = pl.concat(typed) if typed else pl.DataFrame(schema=FINDING_SCHEMA)
     meta = pl.DataFrame({"rule": list(RULES),
                          "dimension": [r.dimension for r in RULES.values()],
                          "severity": [cfg.severity(r) for r in RULES]})

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.models import FINDING_STATUSES, Finding, utcnow
@@ -129,7 +129,7 @@ def set_status(engine: Engine, ids: Sequence[int], status: str, *, note: str | N
     user = user or getpass.getuser()
     per_id = dict(zip(ids, notes or [None] * len(ids), strict=True))
     with engine.begin() as conn:
-        rows = []
+        rows: list[Any] = []
         for start in range(0, len(ids), 500):
             chunk = list(ids)[start:start + 500]
             rows += conn.execute(select(Finding.id, Finding.suggested_fix)
@@ -171,9 +171,3 @@ def list_findings(engine: Engine, *, rule: str | None = None, status: str | None
     return [{k: (json.loads(v) if k in ("evidence", "suggested_fix") and isinstance(v, str)
                  else v) for k, v in row.items()} for row in rows]
 
-
-def count_findings(engine: Engine) -> dict[str, int]:
-    """Stored findings by status."""
-    with engine.connect() as conn:
-        return dict(conn.execute(select(Finding.status, func.count())  # type: ignore[arg-type]
-                                 .group_by(Finding.status)).all())

@@ -28,7 +28,7 @@ def _ts(conn: Connection, column: str) -> str:
     return f"substr({column}, 1, 19)"
 
 
-_TABLES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
+_TABLES: dict[str, tuple[str, dict[str, pl.DataType | type[pl.DataType]]]] = {
     "stations": ("SELECT station_id, station_name, ST_X(geom), ST_Y(geom) FROM stations",
                  {"station_id": S, "station_name": S, "lon": F, "lat": F}),
     "feeders": ("SELECT feeder_id, feeder_name, station_id FROM feeders",

@@ -28,7 +28,7 @@ from gridtopo.topology.names import feeder_key, transformer_key
 from gridtopo.topology.reconcile import _distance_m as distance_m
 from gridtopo.topology.reconcile import match_area_feeders
 
-FINDING_SCHEMA: dict[str, type[pl.DataType]] = {
+FINDING_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rule": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8, "message": pl.Utf8,
     "evidence": pl.Utf8, "suggested_fix": pl.Utf8, "feeder_id": pl.Utf8,
     "lon": pl.Float64, "lat": pl.Float64,
@@ -38,7 +38,7 @@ FINDING_SCHEMA: dict[str, type[pl.DataType]] = {
 
 def json(**fields: pl.Expr) -> pl.Expr:
     """A JSON object from named expressions (one string per row)."""
-    return pl.struct(**fields).struct.json_encode()
+    return pl.struct(*(expr.alias(name) for name, expr in fields.items())).struct.json_encode()
 
 
 def findings(frame: pl.DataFrame, rule: str, entity_type: str, entity_id: str,

@@ -21,7 +21,7 @@ matches). Region: see :mod:`gridtopo.quality.regions`.
 from __future__ import annotations
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from gridtopo.db.bulk import bulk_insert, read_frame
 from gridtopo.quality.regions import station_regions
@@ -129,7 +129,3 @@ def trend(conn: Connection) -> pl.DataFrame:
         "entity_id": pl.Utf8, "completeness": pl.Float64, "accuracy": pl.Float64,
         "timeliness": pl.Float64, "overall": pl.Float64})
 
-
-def run_count(conn: Connection) -> int:
-    """Number of audit runs stored."""
-    return int(conn.execute(text("SELECT count(*) FROM audit_runs")).scalar_one())

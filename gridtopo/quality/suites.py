@@ -158,6 +158,7 @@ def run_suites(facts: Facts, project_dir: Path | None = None) -> dict[str, Any]:
         logging.getLogger(name).setLevel(logging.ERROR)
     frames, population = _frames(facts)
     with tempfile.TemporaryDirectory(prefix="gridtopo-gx-") as scratch:
+        context: Any
         if project_dir is not None:
             project_dir.mkdir(parents=True, exist_ok=True)
             context = gx.get_context(mode="file", project_root_dir=project_dir)
@@ -186,7 +187,7 @@ def run_suites(facts: Facts, project_dir: Path | None = None) -> dict[str, Any]:
                 definitions.append(context.validation_definitions.add_or_update(
                     gx.ValidationDefinition(name=f"{suite_name}.{table}", data=batch,
                                             suite=suite)))
-        actions = ([gx.checkpoint.UpdateDataDocsAction(name="data_docs")]
+        actions: list[Any] = ([gx.checkpoint.UpdateDataDocsAction(name="data_docs")]
                    if project_dir is not None else [])
         checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
             name="gridtopo_audit", validation_definitions=definitions, actions=actions,
