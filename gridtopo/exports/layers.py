@@ -18,7 +18,6 @@ its first 6 characters.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -257,15 +256,10 @@ def count(conn: Connection, query: Select[Any]) -> int:
 
 
 def _frame(rows: list[Any], schema: Schema) -> pl.DataFrame:
-    data = {name: [row[i] for row in rows] for i, name in enumerate(schema)}
-    series = []
-    for name, dtype in schema.items():
-        if dtype == TIMESTAMP:
-            values = [v if v is None or v.tzinfo else v.replace(tzinfo=dt.UTC) for v in data[name]]
-            series.append(pl.Series(name, values, dtype=TIMESTAMP))
-        else:
-            series.append(pl.Series(name, data[name], dtype=dtype, strict=False))
-    return pl.DataFrame(series)
+    """Rows as a frame typed by ``schema``; naive date-times (SQLite) are taken as UTC."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    return pl.DataFrame([pl.Series(name, columns[i], dtype=dtype, strict=False)
+                         for i, (name, dtype) in enumerate(schema.items())])
 
 
 def iter_frames(
