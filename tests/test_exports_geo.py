@@ -63,10 +63,10 @@ def test_filters_and_errors(model_engine: Engine, model_db_url: str, tmp_path: P
                             monkeypatch: pytest.MonkeyPatch) -> None:
     with model_engine.connect() as conn:
         feeder, station = conn.execute(text(
-            "SELECT feeder_id, station_id FROM feeders ORDER BY feeder_id")).first()
+            "SELECT feeder_id, station_id FROM feeders ORDER BY feeder_id LIMIT 1")).one()
         lon, lat = conn.execute(text(
             "SELECT ST_X(geom), ST_Y(geom) FROM transformers WHERE geom IS NOT NULL "
-            "ORDER BY transformer_id")).first()
+            "ORDER BY transformer_id LIMIT 1")).one()
         in_feeder = conn.execute(text("SELECT count(*) FROM edges WHERE feeder_id = :f"),
                                  {"f": feeder}).scalar_one()
     out = tmp_path / "feeder.gpkg"

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Select
 
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, refuse_existing
-from gridtopo.exports.layers import Progress, Schema
+from gridtopo.exports.layers import Geometry, Progress, Schema
 from gridtopo.exports.scope import Scope, View, open_view
 from gridtopo.ingest.tables import TABLES
 
@@ -34,7 +34,7 @@ def csv_files(view: View) -> dict[str, tuple[Select[Any], Schema, list[str]]]:
     def canonical(table: str) -> list[str]:
         return [f.name for f in TABLES[table].fields]
 
-    lonlat = "lonlat"
+    lonlat: Geometry = "lonlat"
     return {
         "stations.csv": (layers.stations(view, lonlat),
                          layers.with_geometry(layers.STATION_SCHEMA, lonlat),

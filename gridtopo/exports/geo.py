@@ -40,7 +40,7 @@ from sqlalchemy import Connection, Engine, Select
 
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
-from gridtopo.exports.layers import Progress, Schema
+from gridtopo.exports.layers import Geometry, Progress, Schema
 from gridtopo.exports.scope import Scope, View, open_view
 
 CRS = "EPSG:4326"
@@ -50,7 +50,7 @@ def geo_layers(
     view: View, customers: bool = False
 ) -> dict[str, tuple[Select[Any], Schema, str | None]]:
     """Per layer: its query (geometry as WKB ``geometry``), schema and geometry type."""
-    wkb = "wkb"
+    wkb: Geometry = "wkb"
     plan: dict[str, tuple[Select[Any], Schema, str | None]] = {
         "stations": (layers.stations(view, wkb),
                      layers.with_geometry(layers.STATION_SCHEMA, wkb), "Point"),

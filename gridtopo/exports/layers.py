@@ -18,7 +18,7 @@ its first 6 characters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import polars as pl
@@ -255,7 +255,7 @@ def count(conn: Connection, query: Select[Any]) -> int:
         query.order_by(None).subquery())).scalar_one())
 
 
-def _frame(rows: list[Any], schema: Schema) -> pl.DataFrame:
+def _frame(rows: Sequence[Any], schema: Schema) -> pl.DataFrame:
     """Rows as a frame typed by ``schema``; naive date-times (SQLite) are taken as UTC."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
     return pl.DataFrame([pl.Series(name, columns[i], dtype=dtype, strict=False)
