@@ -82,7 +82,9 @@ def contract_problems(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     """Problems of the rows of ``frame`` (canonical columns, :data:`ROW`, ``_line``) that
     break the contract of ``table`` (uniqueness aside); one per failed check."""
     schema = contract(table.name, unique=False)
-    rows = frame.select(*table.columns, pl.lit(0, pl.Int32).alias("_file"), "_line")
+    rows = pl.DataFrame([*(frame[c] for c in table.columns),
+                         pl.repeat(0, frame.height, dtype=pl.Int32, eager=True).alias("_file"),
+                         frame["_line"]])
     try:
         schema.validate(rows, lazy=True)
     except SchemaErrors as err:

@@ -99,9 +99,14 @@ def normalise_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
+PADDING = (" ", "\u3000", "\t")
+"""Whitespace that pads exported values (ASCII and full-width spaces, tabs)."""
+
+
 def clean_text(s: pl.Series) -> pl.Series:
-    """Strip surrounding whitespace (only when some value has any) and blank → null."""
-    if s.str.contains(r"^\s").any() or s.str.contains(r"\s$").any():
+    """Strip surrounding whitespace and make blanks null. The column is only rewritten when
+    some value needs it (cheap prefix/suffix tests first), so a clean column is not copied."""
+    if any(s.str.starts_with(w).any() or s.str.ends_with(w).any() for w in PADDING):
         s = s.str.strip_chars()
     return s.replace("", None) if (s == "").any() else s
 
@@ -178,10 +183,11 @@ def to_datetime(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 def _map_distinct(s: pl.Series, mapping: Mapping[str, str | bool], dtype: pl.DataType,
                   keep_unknown: bool) -> pl.Series:
-    """Map every distinct value through ``mapping`` (keys folded); unknown ones stay as
-    they are (``keep_unknown``) or become null."""
+    """Map every distinct value through ``mapping`` (keys folded); blank ones become null,
+    unknown ones stay as they are, stripped (``keep_unknown``), or become null."""
     distinct = s.drop_nulls().unique()
-    targets = [mapping.get(fold(v), v if keep_unknown else None) for v in distinct.to_list()]
+    targets = [mapping.get(key, v.strip() if keep_unknown else None) if (key := fold(v)) else None
+               for v in distinct.to_list()]
     return s.replace_strict(distinct, pl.Series(targets, dtype=dtype), default=None,
                             return_dtype=dtype)
 
@@ -195,7 +201,7 @@ def to_boolean(s: pl.Series, mapping: Mapping[str, str | bool]) -> tuple[pl.Seri
 def to_enum(s: pl.Series, f: Field, mapping: Mapping[str, str | bool]) -> pl.Series:
     """Canonical enum values; unknown spellings kept (the contract rejects them), blank →
     the field's default."""
-    values = _map_distinct(clean_text(s), mapping, pl.Utf8(), keep_unknown=True)
+    values = _map_distinct(s, mapping, pl.Utf8(), keep_unknown=True)
     return values.fill_null(f.default) if f.default is not None else values
 
 
@@ -305,7 +311,6 @@ def convert(raw: RawTable, table: Table, headers: HeaderMap, crs: str | None = N
         columns["lon"], columns["lat"], coordinate_problems = _coordinates(
             columns["lon"], columns["lat"], blank["lon"], blank["lat"], crs)
         found.append(coordinate_problems)
-    frame = pl.DataFrame(list(columns.values())).with_columns(
-        pl.int_range(n, dtype=pl.Int64).alias(ROW), raw.frame[LINE]
-    )
+    frame = pl.DataFrame([*columns.values(), pl.int_range(n, dtype=pl.Int64, eager=True)
+                          .alias(ROW), raw.frame[LINE]])
     return Converted(frame, pl.concat(found))

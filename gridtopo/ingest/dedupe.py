@@ -44,17 +44,20 @@ def deduplicate(frame: pl.DataFrame, valid: pl.Series, table: Table,
     order, with ``_file``, ``_row`` and ``_line``). ``labels`` maps each ``_file`` to its
     (path, unit), to name the kept row in messages."""
     key = table.key
-    keys = frame[key].set(~valid, None) if not valid.all() else frame[key]
-    repeats = keys.is_duplicated() & keys.is_not_null()
+    repeats = frame[key].is_duplicated() & valid
+    if repeats.any() and not valid.all():  # a key may repeat only with quarantined rows
+        rows = repeats.arg_true()
+        repeats = repeats.scatter(rows, frame[key].gather(rows).is_duplicated())
     if not repeats.any():
         return Deduplicated(pl.Series(_ORD, [], dtype=pl.UInt32),
                             pl.DataFrame(schema={FILE: pl.Int32, ROW: pl.Int64}),
                             pl.DataFrame(schema={FILE: pl.Int32, **PROBLEM_SCHEMA}))
     fields = list(table.columns)
     others = [f for f in fields if f != key]
-    repeated = frame.with_row_index(_ORD).filter(repeats).with_columns(
-        pl.col(_ORD).min().over(fields).alias("_first")
-    )
+    repeated = frame.filter(repeats)
+    repeated = repeated.with_columns(
+        repeats.arg_true().alias(_ORD)
+    ).with_columns(pl.col(_ORD).min().over(fields).alias("_first"))
     stamp = ["updated_at"] if "updated_at" in fields else []
     kept = (
         repeated.filter(pl.col(_ORD) == pl.col("_first"))

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +43,7 @@ DELIMITERS = (",", "\t", ";", "|")
 
 Progress = Callable[[str, int, int], None]
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -161,13 +164,30 @@ def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.
     )
 
 
-def _blank(names: list[str]) -> pl.Expr:
-    """Rows that are blank lines: one field, empty or only whitespace."""
-    first = pl.col(names[0])
-    rest = [pl.col(c).is_null() for c in names[1:]]
-    return (first.is_null() | (first.str.strip_chars() == "")) & pl.all_horizontal(
-        pl.lit(True), *rest
-    )
+def _blank_rows(frame: pl.DataFrame, width: int) -> pl.Series:
+    """Rows that are blank lines: a single field, empty or only whitespace. Only rows whose
+    field count is 1 (or every row of a one-column file) are looked at."""
+    single = (pl.repeat(True, frame.height, eager=True) if width == 1
+              else frame[FIELDS].eq(1).fill_null(False))
+    if not single.any():
+        return single
+    rows = single.arg_true()
+    first = frame[_column_names(width)[0]].gather(rows)
+    blank = (first.is_null() | (first.str.strip_chars() == "")).fill_null(True)
+    return pl.repeat(False, frame.height, eager=True).scatter(rows, blank)
+
+
+def prefetched(items: Iterator[T]) -> Iterator[T]:
+    """``items``, each produced in a worker thread while the caller works on the previous one.
+
+    Transcoding a chunk is Python work that holds the GIL, parsing one is polars work that
+    releases it, so the two overlap (about a third off the read time of a GBK export).
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridtopo-read") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
 
 
 def _read(path: Path, transcoder: Transcoder, delimiter: str | None,
@@ -176,7 +196,7 @@ def _read(path: Path, transcoder: Transcoder, delimiter: str | None,
     frames: list[pl.DataFrame] = []
     headers: list[str] | None = None
     width = 0
-    for chunk in transcoder.chunks():
+    for chunk in prefetched(transcoder.chunks()):
         body, first_line = chunk.data, chunk.first_line
         if headers is None:
             body, first_line, headers, delimiter = _header(path, chunk, delimiter)
@@ -194,13 +214,13 @@ def _read(path: Path, transcoder: Transcoder, delimiter: str | None,
     assert delimiter is not None
     names = _column_names(width)
     frame = pl.concat(frames) if frames else parse_chunk(b"", 2, delimiter, width)
-    blank = frame.select(_blank(names) & pl.col(FIELDS).fill_null(width).le(1)).to_series()
+    blank = _blank_rows(frame, width)
     if blank.any():
         frame = frame.filter(~blank)
     renamed = dict(zip(names, [*headers, EXTRA], strict=True))
     frame = frame.rename(renamed)
     if frame[EXTRA].null_count() == frame.height:
-        frame = frame.drop(EXTRA)
+        frame = pl.DataFrame([frame[c] for c in frame.columns if c != EXTRA])
     return frame, headers, delimiter
 
 

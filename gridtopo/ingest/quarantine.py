@@ -75,7 +75,7 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap,
     )
     rows = per_row[ROW]
     lines = raw.frame[LINE].gather(rows)
-    source = raw.frame.select(raw.source_columns)[rows]
+    source = pl.DataFrame([raw.frame[c].gather(rows) for c in raw.source_columns])
     json = source.select(pl.struct(pl.all()).struct.json_encode()).to_series()
     return per_row.select(
         pl.lit(file_index, pl.Int32).alias("file"),

@@ -27,7 +27,7 @@ import polars as pl
 
 from gridtopo.ingest.contracts import contract_problems
 from gridtopo.ingest.convert import ROW, convert
-from gridtopo.ingest.dedupe import deduplicate
+from gridtopo.ingest.dedupe import Deduplicated, deduplicate
 from gridtopo.ingest.discover import Found, discover
 from gridtopo.ingest.headers import HeaderMap, map_headers
 from gridtopo.ingest.profile import Profile, TableProfile
@@ -123,21 +123,45 @@ def _read_part(index: int, source: Path, found: Found, table: Table, settings: T
         size_bytes=found.path.stat().st_size, file_format=raw.file_format,
         encoding=raw.encoding, rows_read=raw.frame.height,
     )
-    rows = converted.frame.with_columns(pl.lit(index, pl.Int32).alias("_file"))
+    frame = converted.frame
+    rows = pl.DataFrame([*frame.get_columns(),
+                         pl.repeat(index, frame.height, dtype=pl.Int32, eager=True).alias("_file")])
     return _Part(index, label, raw, headers, problems), rows, account
 
 
 def _filtered(columns: list[pl.Series], keep: np.ndarray) -> list[pl.Series]:
-    """The rows of ``columns`` where ``keep``, copied column by column while the list gives up
-    each original as soon as its copy exists: polars copies on filter, and a 14-million-row
-    table must not be held twice."""
-    if keep.all():
-        return columns
-    mask = pl.Series(keep)
+    """The rows of ``columns`` where ``keep``, each as one contiguous chunk, copied column by
+    column while the list gives up each original as soon as its copy exists: a 14-million-row
+    table must never be held twice.
+
+    Building frames from series (never ``select``/``with_columns`` on a big frame whose
+    columns are chunked differently, which makes polars copy the whole frame) and handing out
+    single-chunk columns keeps later frame operations from doing that copy either.
+    """
+    mask = None if keep.all() else pl.Series(keep)
     out: list[pl.Series] = []
     while columns:
-        out.append(columns.pop(0).filter(mask))
+        column = columns.pop(0)
+        out.append((column if mask is None else column.filter(mask)).rechunk())
+        del column
     return out
+
+
+def _quarantine(parts: list[_Part], result: Deduplicated, valid: np.ndarray,
+                offsets: dict[int, int], files: list[FileAccount]) -> pl.DataFrame:
+    """Quarantined rows of every file of a table, and its accounts completed."""
+    quarantine = []
+    for p in parts:
+        conflicts = result.problems.filter(pl.col("_file") == p.index).drop("_file")
+        quarantine.append(quarantine_rows(pl.concat([p.problems, conflicts]), p.raw, p.headers,
+                                          p.index, p.label))
+        account = files[p.index]
+        account.rows_quarantined = quarantine[-1].height
+        account.rows_merged = int((result.merged["_file"] == p.index).sum())
+        account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
+        start = offsets[p.index]
+        assert account.rows_loaded == int(valid[start:start + p.raw.frame.height].sum())
+    return pl.concat(quarantine).cast(QUARANTINE_SCHEMA)
 
 
 def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profile | None,
@@ -147,11 +171,12 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
     parts: list[_Part] = []
     frames: list[pl.DataFrame] = []
     for found in inputs:
-        part, rows, account = _read_part(len(files), source, found, table, settings, profile,
-                                         progress, warnings)
+        part, frame, account = _read_part(len(files), source, found, table, settings, profile,
+                                          progress, warnings)
         parts.append(part)
-        frames.append(rows)
+        frames.append(frame)
         files.append(account)
+        del part, frame  # parts.clear() and del rows below must free the big frames
     if progress is not None:
         progress(f"validate {table.name}", 0, 1)
     rows = pl.concat(frames, rechunk=False)
@@ -169,24 +194,11 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
     result = deduplicate(rows, pl.Series(valid), table,
                          {p.index: (p.label, p.raw.unit) for p in parts})
     valid[result.dropped.to_numpy()] = False
-    quarantine = []
-    for p in parts:
-        conflicts = result.problems.filter(pl.col("_file") == p.index).drop("_file")
-        quarantine.append(quarantine_rows(pl.concat([p.problems, conflicts]), p.raw, p.headers,
-                                          p.index, p.label))
-        account = files[p.index]
-        account.rows_quarantined = quarantine[-1].height
-        account.rows_merged = int((result.merged["_file"] == p.index).sum())
-        account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
-        start = offsets[p.index]
-        assert account.rows_loaded == int(valid[start:start + p.raw.frame.height].sum())
+    quarantine = _quarantine(parts, result, valid, offsets, files)
     parts.clear()
-    columns = rows.select(
-        pl.col(c).cast(t) for c, t in canonical_schema(table.name).items()
-    ).get_columns()
+    columns = [rows[c].cast(t) for c, t in canonical_schema(table.name).items()]
     del rows
-    return TableData(table.name, pl.DataFrame(_filtered(columns, valid)),
-                     pl.concat(quarantine).cast(QUARANTINE_SCHEMA))
+    return TableData(table.name, pl.DataFrame(_filtered(columns, valid)), quarantine)
 
 
 def read_sources(source: Path | str, profile: Profile | None = None,
