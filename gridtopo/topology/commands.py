@@ -365,14 +365,26 @@ def apikey_revoke(settings: Settings, name_or_prefix: str, as_json: bool) -> Non
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes; they share the memory-mapped index.")
+@click.option("--index", "index_path", type=click.Path(exists=True, file_okay=False,
+                                                       path_type=Path),
+              help="Serve this prebuilt index directory as is (e.g. the model's, while the "
+                   "database holds only keys and events); default: the database's own.")
 @pass_settings
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int, index_path: Path | None
+          ) -> None:
     """Run the HTTP API (OpenAPI at /docs) with uvicorn."""
     import uvicorn
 
+    from gridtopo.topology.index import read_index
+
     engine = settings.model_engine()
-    load_index(engine)  # build once here, not in every worker
+    if index_path is None:
+        load_index(engine)  # build once here, not in every worker
+    else:
+        read_index(index_path)  # fail here, not in every worker
+        os.environ["GRIDTOPO_INDEX"] = str(index_path.resolve())
     os.environ["GRIDTOPO_DB"] = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     uvicorn.run("gridtopo.api.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning")
+                workers=workers, log_level="warning", access_log=False,
+                timeout_worker_healthcheck=120)  # a worker imports for seconds on a busy host

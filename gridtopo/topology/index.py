@@ -461,8 +461,9 @@ def read_index(directory: Path) -> QueryIndex:
     if meta.get("format") != FORMAT_VERSION:
         raise IndexMissingError(f"index at {directory} has format {meta.get('format')}, this "
                                 f"gridtopo reads {FORMAT_VERSION}: run `gridtopo index build`")
+    # plain ndarray views of the maps: numpy's memmap subclass costs microseconds per index
     arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-              for name in ARRAYS}
+              .view(np.ndarray) for name in ARRAYS}
     return QueryIndex(**arrays, n_energized=int(meta.pop("n_energized")), meta=meta)
 
 

@@ -197,6 +197,20 @@ class OutageState:
     out: np.ndarray
     soon: np.ndarray
     at: dt.datetime
+    by_position: dict[int, list[int]]
+
+    @classmethod
+    def from_events(cls, events: list[ActiveEvent], positions: int, at: dt.datetime
+                    ) -> OutageState:
+        """The state of ``events`` over an index of ``positions`` positions at time ``at``."""
+        out = np.zeros(positions, dtype=np.int32)
+        soon = np.zeros(positions, dtype=np.int32)
+        by_position: dict[int, list[int]] = {}
+        for i, event in enumerate(events):
+            (out if event.data["started_at"] <= at else soon)[event.positions] += 1
+            for p in event.positions.tolist():
+                by_position.setdefault(p, []).append(i)
+        return cls(events, out, soon, at, by_position)
 
     @classmethod
     def load(cls, engine: Engine, index: QueryIndex, *, at: dt.datetime | None = None
@@ -209,25 +223,15 @@ class OutageState:
                 .where(OutageEvent.status == "active").order_by(OutageEvent.id)
             ).scalars().all()
             data = [_event_dict(e) for e in rows]
-        out = np.zeros(len(index.order), dtype=np.int32)
-        soon = np.zeros(len(index.order), dtype=np.int32)
         events = []
         for item in data:
             known = [d for d in item["devices"] if _find(index.edge_ids, d) >= 0]
-            positions = index.affected_positions(index.edge_indices(known))
-            events.append(ActiveEvent(item, positions))
-            (out if item["started_at"] <= moment else soon)[positions] += 1
-        return cls(events, out, soon, moment)
+            events.append(ActiveEvent(item, index.affected_positions(index.edge_indices(known))))
+        return cls.from_events(events, len(index.order), moment)
 
     def covering(self, position: int) -> list[dict[str, Any]]:
         """Active events (started or not) whose outage reaches ``position``."""
-        found = []
-        for event in self.events:
-            p = event.positions
-            at = int(np.searchsorted(p, position))
-            if at < p.size and p[at] == position:
-                found.append(event.data)
-        return found
+        return [self.events[i].data for i in self.by_position.get(position, ())]
 
     def overlapping(self, event_id: int) -> list[int]:
         """Ids of the other active events whose de-energized nodes meet those of ``event_id``."""

@@ -1,0 +1,337 @@
+"""Benchmark the outage-impact service at the reference size, against the peers a user has.
+
+    python benchmarks/outage.py [--customers N] [--db URL] [--pg URL] [--workdir DIR]
+                                [--queries Q] [--peer-queries P] [--api-seconds S]
+
+Model: ``--db`` (used read-only), else ``gridtopo generate`` + ``gridtopo ingest`` of N
+customers (default Guangdong's 14,297,503) into ``WORKDIR/gridtopo.db``. The PostgreSQL peer
+runs on ``--pg`` (the same model on PostgreSQL; read-only), else on a database
+``gridtopo_bench_outage`` the script fills with the same exports.
+
+Measured, in one run, with identical answers checked query by query:
+
+* index build and load (memory-mapped) times;
+* customers affected by one device — gridtopo's index vs networkx reachability per query (on
+  the graph of conducting edges, the opened edge removed) vs a PostgreSQL recursive CTE over
+  ``edges`` from the device's downstream end;
+* the full customer list of a feeder-breaker outage — index vs the same CTE;
+* customer status with 100 active events, in process;
+* HTTP API: status requests/s with ``gridtopo serve --workers 2`` and ``wrk`` (installed from
+  Debian when missing) as the load generator; the service database is a scratch SQLite file
+  with the API key, serving the model's index through ``serve --index``.
+
+Targets: count p99 ≤ 1 ms, feeder list ≤ 50 ms, status p99 ≤ 1 ms, API ≥ 2,000 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from gridtopo.api.keys import create_key
+from gridtopo.db import open_engine, upgrade
+from gridtopo.topology.graph import read_network, supply_nodes
+from gridtopo.topology.index import build_index, index_dir, read_index, save_index
+from gridtopo.topology.outages import ActiveEvent, OutageState, customer_status, now
+from gridtopo.topology.queries import impact, impact_customers
+
+REFERENCE_CUSTOMERS = 14_297_503
+GRIDTOPO = str(Path(sys.executable).with_name("gridtopo"))
+PG_BENCH = "postgresql://postgres@127.0.0.1/gridtopo_bench_outage"
+
+CTE = """
+WITH RECURSIVE below(node) AS (
+    SELECT CAST(%(start)s AS varchar)
+  UNION
+    SELECT n.node FROM below b CROSS JOIN LATERAL (
+        SELECT e.to_node AS node FROM edges e WHERE e.from_node = b.node
+          AND e.edge_id <> %(device)s AND e.in_service
+          AND NOT (e.normal_open AND e.kind IN ('switch', 'breaker', 'fuse', 'recloser'))
+        UNION ALL
+        SELECT e.from_node FROM edges e WHERE e.to_node = b.node
+          AND e.edge_id <> %(device)s AND e.in_service
+          AND NOT (e.normal_open AND e.kind IN ('switch', 'breaker', 'fuse', 'recloser'))
+    ) n
+)
+SELECT {select} FROM below b
+JOIN transformers t ON t.node = b.node AND t.status = 'in_service'
+JOIN links l ON l.kind = 'customer_transformer' AND l.to_id = t.transformer_id
+JOIN customers c ON c.customer_id = l.from_id AND c.status <> 'closed'
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def prepare_model(args: argparse.Namespace, workdir: Path) -> tuple[str, str]:
+    """URLs of the model on SQLite (or --db) and on PostgreSQL (or --pg), built if needed."""
+    db, pg = args.db, args.pg
+    if db and pg:
+        return db, pg
+    sources = workdir / "sources"
+    if not sources.exists():
+        log(f"generating {args.customers:,} customers into {sources}")
+        run(GRIDTOPO, "generate", str(sources), "--customers", str(args.customers),
+            "--seed", str(args.seed))
+    if not db:
+        db = f"sqlite:///{workdir / 'gridtopo.db'}"
+        if not (workdir / "gridtopo.db").exists():
+            log("ingesting into SQLite")
+            run(GRIDTOPO, "--db", db, "ingest", str(sources))
+    if not pg:
+        pg = PG_BENCH
+        admin = "postgresql://postgres@127.0.0.1/postgres"
+        run("psql", admin, "-qc", "DROP DATABASE IF EXISTS gridtopo_bench_outage WITH (FORCE)")
+        run("psql", admin, "-qc", "CREATE DATABASE gridtopo_bench_outage")
+        log("ingesting into PostgreSQL")
+        run(GRIDTOPO, "--db", pg, "ingest", str(sources))
+    return db, pg
+
+
+def percentiles(ns: list[int]) -> dict[str, float]:
+    ms = np.array(ns, dtype=float) / 1e6
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()), "n": len(ms)}
+
+
+def timed(fn: Any, items: list[Any]) -> tuple[list[Any], dict[str, float]]:
+    results, ns = [], []
+    for item in items:
+        t = time.perf_counter_ns()
+        results.append(fn(item))
+        ns.append(time.perf_counter_ns() - t)
+    return results, percentiles(ns)
+
+
+class NetworkxPeer:
+    """Reachability per query on the networkx graph of conducting edges (built once)."""
+
+    def __init__(self, engine: Any, index: Any) -> None:
+        edges, sources, _ = read_network(engine)
+        conducting = edges.filter((edges["in_service"] == 1) & ~(
+            (edges["normal_open"] == 1) & edges["kind"].is_in(
+                ["switch", "breaker", "fuse", "recloser"])))
+        self.G = nx.MultiGraph()
+        self.G.add_edges_from((u, v, k) for k, u, v in conducting.select(
+            "edge_id", "from_node", "to_node").iter_rows())
+        self.root_of: dict[str, str] = {}
+        for root in set(supply_nodes(edges, sources).values()):
+            if root in self.G and root not in self.root_of:
+                self.root_of.update(dict.fromkeys(nx.node_connected_component(self.G, root),
+                                                  root))
+        customers = index.cum_customers[1:] - index.cum_customers[:-1]
+        self.customers_at = {index.node_ids[index.order[p]].decode(): int(c)
+                             for p, c in enumerate(customers) if c}
+        self.ends = dict(zip(edges["edge_id"].to_list(),
+                             zip(edges["from_node"].to_list(), edges["to_node"].to_list(),
+                                 strict=True), strict=True))
+
+    def count(self, device: str) -> int:
+        u, v = self.ends[device]
+        if not self.G.has_edge(u, v, device):
+            return 0
+        root = self.root_of[u]
+        before = nx.node_connected_component(self.G, root)
+        self.G.remove_edge(u, v, device)
+        try:
+            after = nx.node_connected_component(self.G, root)
+        finally:
+            self.G.add_edge(u, v, device)
+        return sum(self.customers_at.get(n, 0) for n in before - after)
+
+
+def api_benchmark(index_path: Path, workdir: Path, customers: list[str], seconds: int,
+                  workers: int) -> dict[str, Any]:
+    """Requests/s of GET /v1/customers/{id}/status under wrk, with ``workers`` uvicorn workers."""
+    service = workdir / "service.db"
+    service.unlink(missing_ok=True)
+    engine = open_engine(f"sqlite:///{service}", create=True)
+    upgrade(engine)
+    key, _ = create_key(engine, "bench", ["outage:read"])
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([GRIDTOPO, "--db", f"sqlite:///{service}", "serve", "--index",
+                             str(index_path), "--port", str(port), "--workers", str(workers)])
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        check = httpx.get(f"http://127.0.0.1:{port}/v1/customers/{customers[0]}/status",
+                          headers={"X-API-Key": key}, timeout=5)
+        check.raise_for_status()
+        if shutil.which("wrk") is None:
+            subprocess.run(["apt-get", "install", "-y", "wrk"], check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        script = workdir / "status.lua"
+        ids = ", ".join(f'"{c}"' for c in customers[:2000])
+        script.write_text(
+            f'local ids = {{{ids}}}\nlocal i = 0\nwrk.headers["X-API-Key"] = "{key}"\n'
+            'request = function()\n  i = i % #ids + 1\n'
+            '  return wrk.format("GET", "/v1/customers/" .. ids[i] .. "/status")\nend\n')
+        out = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
+             f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+        rps = float(next(line.split()[1] for line in out.splitlines()
+                         if line.startswith("Requests/sec")))
+        p99 = next(line.split()[1] for line in out.splitlines() if line.strip().startswith("99%"))
+        errors = [line.strip() for line in out.splitlines() if "Non-2xx" in line or
+                  "Socket errors" in line]
+        return {"rps": rps, "p99": p99, "errors": errors, "workers": workers}
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=REFERENCE_CUSTOMERS)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--db", help="model database to use read-only")
+    parser.add_argument("--pg", help="the same model on PostgreSQL, read-only (CTE peer)")
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--queries", type=int, default=5000)
+    parser.add_argument("--peer-queries", type=int, default=100)
+    parser.add_argument("--api-seconds", type=int, default=15)
+    parser.add_argument("--api-workers", type=int, default=2)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(f"/tmp/gridtopo-bench-outage-{args.customers}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    db, pg = prepare_model(args, workdir)
+    engine = open_engine(db)
+
+    t = time.perf_counter()
+    built = build_index(engine)
+    build_s = time.perf_counter() - t
+    target = workdir / "model.index" if args.db else index_dir(engine)
+    save_index(built, target)
+    del built
+    t = time.perf_counter()
+    index = read_index(target)
+    load_s = time.perf_counter() - t
+    log(f"index: built in {build_s:.1f} s, loaded in {load_s * 1000:.1f} ms ({index.meta})")
+
+    rng = random.Random(args.seed)
+    tree_edges = np.flatnonzero(np.asarray(index.tree_child) >= 0)
+    devices = [index.edge_ids[e].decode() for e in rng.sample(tree_edges.tolist(),
+                                                                min(args.queries,
+                                                                    tree_edges.size))]
+    # warm the page cache the way a running service has it
+    for d in devices[:200]:
+        impact(index, [d])
+    counts, count_t = timed(lambda d: impact(index, [d]).customers, devices)
+
+    source_nodes = set(np.asarray(index.feeder_source)[np.asarray(index.feeder_source) >= 0]
+                       .tolist())
+    breakers = [e for e in tree_edges.tolist() if index.kind_name(e) == "breaker"
+                and int(index.tree_child[e]) in source_nodes]
+    breaker_ids = [index.edge_ids[e].decode() for e in rng.sample(breakers,
+                                                                  min(500, len(breakers)))]
+    lists, list_t = timed(lambda d: impact_customers(index, impact(index, [d])), breaker_ids)
+
+    events = [ActiveEvent({"id": i, "kind": "unplanned", "reason": "bench", "started_at": now(),
+                           "expected_end": None}, impact(index, [d]).positions)
+              for i, d in enumerate(rng.sample(breaker_ids, min(100, len(breaker_ids))))]
+    state = OutageState.from_events(events, len(index.order), now())
+    sample_customers = rng.sample(range(len(index.customer_ids)),
+                                  min(args.queries, len(index.customer_ids)))
+    customer_ids = [index.customer_ids[c].decode() for c in sample_customers]
+    statuses, status_t = timed(lambda c: customer_status(index, state, c), customer_ids)
+    out_now = sum(bool(s["out"]) for s in statuses)
+
+    log("networkx peer: building the graph")
+    peer = NetworkxPeer(engine, index)
+    k = min(args.peer_queries, len(devices))
+    nx_counts, nx_t = timed(peer.count, devices[:k])
+    nx_same = sum(a == b for a, b in zip(nx_counts, counts[:k], strict=True))
+
+    import psycopg
+
+    log("PostgreSQL recursive CTE peer")
+    with psycopg.connect(pg.replace("postgresql+psycopg", "postgresql")) as conn:
+        def downstream_end(d: str) -> str:
+            e = int(index.edge_indices([d])[0])
+            return index.node_ids[int(index.tree_child[e])].decode()
+
+        def cte_count(d: str) -> int:
+            row = conn.execute(CTE.format(select="count(*)"),
+                               {"start": downstream_end(d), "device": d}).fetchone()
+            return int(row[0]) if row else 0
+
+        def cte_list(d: str) -> list[str]:
+            rows = conn.execute(CTE.format(select="c.customer_id"),
+                                {"start": downstream_end(d), "device": d}).fetchall()
+            return [r[0] for r in rows]
+
+        for d in devices[:20]:
+            cte_count(d)
+        pg_counts, pg_t = timed(cte_count, devices[:k])
+        kb = min(args.peer_queries, len(breaker_ids))
+        pg_lists, pg_list_t = timed(cte_list, breaker_ids[:kb])
+    pg_same = sum(a == b for a, b in zip(pg_counts, counts[:k], strict=True))
+    pg_list_same = sum(sorted(a) == sorted(b) for a, b in zip(pg_lists, lists[:kb], strict=True))
+
+    log("HTTP API under wrk")
+    api = api_benchmark(target, workdir, customer_ids, args.api_seconds, args.api_workers)
+
+    size = index.meta
+    print(f"\noutage service benchmark: {size['customers']:,} customers, "
+          f"{size['transformers']:,} transformers, {size['feeders']:,} feeders, "
+          f"{size['nodes']:,} nodes, {size['edges']:,} edges ({db})")
+    print(f"index build {build_s:.1f} s; load {load_s * 1000:.1f} ms (memory-mapped .npy)\n")
+    header = (f"{'query':<38} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} {'n':>6} "
+              f"{'same answers':>13} {'p50 ratio':>10}  target")
+    print(header)
+    print("-" * len(header))
+
+    def row(name: str, t: dict[str, float], same: str = "", ratio: str = "",
+            target: str = "") -> None:
+        print(f"{name:<38} {t['p50']:>9.3f} {t['p99']:>9.3f} {t['max']:>9.3f} {t['n']:>6} "
+              f"{same:>13} {ratio:>10}  {target}")
+
+    row("count affected by 1 device: index", count_t, target="p99 <= 1 ms")
+    row("  networkx reachability", nx_t, f"{nx_same}/{k}",
+        f"{nx_t['p50'] / count_t['p50']:.0f}x")
+    row("  PostgreSQL recursive CTE", pg_t, f"{pg_same}/{k}",
+        f"{pg_t['p50'] / count_t['p50']:.0f}x")
+    row("feeder-breaker full list: index", list_t, target="<= 50 ms")
+    row("  PostgreSQL recursive CTE", pg_list_t, f"{pg_list_same}/{kb}",
+        f"{pg_list_t['p50'] / list_t['p50']:.0f}x")
+    row("customer status (100 events): index", status_t, target="p99 <= 1 ms")
+    print(f"\n{out_now} of {len(statuses)} sampled customers out under the 100 events; "
+          f"feeder lists averaged {np.mean([len(x) for x in lists]):.0f} customers")
+    print(f"HTTP API status: {api['rps']:,.0f} requests/s, p99 {api['p99']} "
+          f"({api['workers']} uvicorn workers, wrk -t1 -c32, {args.api_seconds} s) "
+          f"{' '.join(api['errors'])}  target >= 2,000/s")
+    engine.dispose()
+    if os.environ.get("GRIDTOPO_BENCH_KEEP") is None and not args.workdir and not args.db:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
