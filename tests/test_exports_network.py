@@ -55,6 +55,11 @@ def test_graphml_reads_back(model_engine: Engine, tmp_path: Path) -> None:
         assert data["in_service"] == in_service
     energized = energized_nodes(build_graph(model_engine))
     assert {n for n, d in G.nodes(data=True) if d["energized"]} == energized
+    with model_engine.connect() as conn:
+        hanging = conn.execute(text("SELECT node, transformer_id FROM transformers WHERE "
+                                    "status = 'in_service' AND node IS NOT NULL")).all()
+    exported = {(n, t) for n, d in G.nodes(data=True) for t in d["transformers"].split(",") if t}
+    assert exported == {tuple(r) for r in hanging}
 
 
 def child(el: ET.Element, name: str) -> ET.Element:
