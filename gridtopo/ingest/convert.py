@@ -184,10 +184,13 @@ def to_datetime(s: pl.Series) -> tuple[pl.Series, pl.Series]:
 def _map_distinct(s: pl.Series, mapping: Mapping[str, str | bool], dtype: pl.DataType,
                   keep_unknown: bool) -> pl.Series:
     """Map every distinct value through ``mapping`` (keys folded); blank ones become null,
-    unknown ones stay as they are, stripped (``keep_unknown``), or become null."""
-    distinct = s.drop_nulls().unique()
+    unknown ones stay as they are, stripped (``keep_unknown``), or become null. A text column
+    already in canonical spelling is returned as it is (not copied)."""
+    distinct = s.drop_nulls().unique().to_list()
     targets = [mapping.get(key, v.strip() if keep_unknown else None) if (key := fold(v)) else None
-               for v in distinct.to_list()]
+               for v in distinct]
+    if dtype == pl.Utf8 and targets == distinct:
+        return s
     return s.replace_strict(distinct, pl.Series(targets, dtype=dtype), default=None,
                             return_dtype=dtype)
 

@@ -156,8 +156,8 @@ def discover(source: Path, profile: Profile | None = None) -> tuple[dict[str, li
         )
         raise InputError(f"{source}: no recognisable export file found (looked for CSV, TSV, "
                          f"xlsx, GeoJSON or GeoPackage files named like {names})")
-    for table in TABLES.values():
-        if table.name not in found:
-            warnings.append(f"no file found for {table.name} (file names looked for: "
-                            f"{', '.join(table.file_names)})")
+    for spec in TABLES.values():
+        if spec.name not in found:
+            warnings.append(f"no file found for {spec.name} (file names looked for: "
+                            f"{', '.join(spec.file_names)})")
     return {name: found[name] for name in TABLES if name in found}, warnings

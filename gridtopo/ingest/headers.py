@@ -99,13 +99,13 @@ def map_headers(
     for h in headers:
         if h in taken:
             continue
-        name = index.get(normalise_header(h))
-        if name is None:
+        match = index.get(normalise_header(h))
+        if match is None:
             unknown.append(h)
-        elif name in fields:
-            ignored[h] = name
+        elif match in fields:
+            ignored[h] = match
         else:
-            fields[name] = h
+            fields[match] = h
     missing = [f for f in table.fields if f.required and f.name not in fields]
     if missing:
         f = missing[0]

@@ -161,7 +161,7 @@ def _quarantine(parts: list[_Part], result: Deduplicated, valid: np.ndarray,
         account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
         start = offsets[p.index]
         assert account.rows_loaded == int(valid[start:start + p.raw.frame.height].sum())
-    return pl.concat(quarantine).cast(QUARANTINE_SCHEMA)
+    return pl.concat(quarantine).cast(dict(QUARANTINE_SCHEMA.items()))
 
 
 def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profile | None,
