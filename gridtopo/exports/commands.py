@@ -53,10 +53,15 @@ def _scope(options: dict[str, Any]) -> Scope:
                  feeders=tuple(options.pop("feeders")), bbox=options.pop("bbox"))
 
 
+DIRECTORY_EXPORTS = ("export_csv", "export_geojson")
+"""Exports into a directory: their JSON reports rows per file under ``files``; the others
+report features or objects per layer or class under ``counts``."""
+
+
 def _print_counts(result: dict[str, Any]) -> None:
     as_of = result["as_of_run"]
     click.echo(f"wrote {result['output']}" + (f" (as of run {as_of})" if as_of else ""))
-    for name, n in result["counts"].items():
+    for name, n in result.get("files", result.get("counts", {})).items():
         click.echo(f"  {name:<24} {n:>12,}")
 
 
@@ -70,7 +75,8 @@ def _run_export(settings: Settings, output: Path, options: dict[str, Any],
                         progress=progress.update if progress else None, **options)
     with engine.connect() as conn:
         run = resolve_as_of(conn, scope.as_of)
-    emit({"output": str(output), "as_of_run": run, "counts": counts}, as_json, _print_counts)
+    key = "files" if export.__name__ in DIRECTORY_EXPORTS else "counts"
+    emit({"output": str(output), "as_of_run": run, key: counts}, as_json, _print_counts)
 
 
 _personal = click.option("--personal", is_flag=True,
