@@ -4,6 +4,12 @@ Only the columns rules need are read (never personal data); coordinates come out
 geometries as lon/lat floats and timestamps as naive UTC datetimes on both stores, so every
 rule is one columnar expression over these frames.
 
+PostgreSQL streams each query with ``COPY … TO STDOUT`` (:func:`gridtopo.db.bulk.read_frame`).
+SQLite has no bulk export, and fetching 14 M rows as Python tuples costs minutes, so SQLite
+builds the text itself: each block of rowids is one ``group_concat`` of unit-separated fields
+(one Python string per 200,000 rows), which polars' CSV reader parses; blocks are read by two
+threads on their own connections, since SQLite and polars both run outside the GIL.
+
 >>> model = load_model(engine)  # doctest: +SKIP
 >>> model.customers.columns[:3]  # doctest: +SKIP
 ['customer_id', 'area_code', 'feeder_name']
@@ -11,47 +17,48 @@ rule is one columnar expression over these frames.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine, text
 
 from gridtopo.db.bulk import read_frame
 from gridtopo.quality.errors import EmptyModelError
 
 S, F = pl.Utf8, pl.Float64
+Schema = dict[str, pl.DataType | type[pl.DataType]]
+BLOCK_ROWS = 200_000
+READERS = 2
+NULL = "\\N"
+UPDATED = "{updated}"
+"""Placeholder for the backend's expression of ``updated_at`` as ``YYYY-MM-DD HH:MM:SS``."""
 
-
-def _ts(conn: Connection, column: str) -> str:
-    if conn.dialect.name == "postgresql":
-        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
-    return f"substr({column}, 1, 19)"
-
-
-_TABLES: dict[str, tuple[str, dict[str, pl.DataType | type[pl.DataType]]]] = {
-    "stations": ("SELECT station_id, station_name, ST_X(geom), ST_Y(geom) FROM stations",
-                 {"station_id": S, "station_name": S, "lon": F, "lat": F}),
-    "feeders": ("SELECT feeder_id, feeder_name, station_id FROM feeders",
-                {"feeder_id": S, "feeder_name": S, "station_id": S}),
-    "transformers": (
-        "SELECT transformer_id, transformer_name, feeder_id, node, capacity_kva, "
-        "marketing_area_code, status, ST_X(geom), ST_Y(geom), {updated} FROM transformers",
-        {"transformer_id": S, "transformer_name": S, "feeder_id": S, "node": S,
-         "capacity_kva": F, "marketing_area_code": S, "status": S, "lon": F, "lat": F,
-         "updated_at": S}),
-    "areas": (
-        "SELECT area_code, area_name, feeder_name, station_name, capacity_kva, "
-        "pms_transformer_id, {updated} FROM transformer_areas",
-        {"area_code": S, "area_name": S, "feeder_name": S, "station_name": S,
-         "capacity_kva": F, "pms_transformer_id": S, "updated_at": S}),
-    "customers": (
-        "SELECT customer_id, area_code, feeder_name, station_name, meter_id, contract_kva, "
-        "status, ST_X(geom), ST_Y(geom), {updated} FROM customers",
-        {"customer_id": S, "area_code": S, "feeder_name": S, "station_name": S,
-         "meter_id": S, "contract_kva": F, "status": S, "lon": F, "lat": F,
-         "updated_at": S}),
+_TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataType]]], str]] = {
+    "stations": ("stations", [("station_id", "station_id", S),
+                              ("station_name", "station_name", S),
+                              ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F)], ""),
+    "feeders": ("feeders", [("feeder_id", "feeder_id", S), ("feeder_name", "feeder_name", S),
+                            ("station_id", "station_id", S)], ""),
+    "transformers": ("transformers", [
+        ("transformer_id", "transformer_id", S), ("transformer_name", "transformer_name", S),
+        ("feeder_id", "feeder_id", S), ("node", "node", S), ("capacity_kva", "capacity_kva", F),
+        ("marketing_area_code", "marketing_area_code", S), ("status", "status", S),
+        ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F), (UPDATED, "updated_at", S)], ""),
+    "areas": ("transformer_areas", [
+        ("area_code", "area_code", S), ("area_name", "area_name", S),
+        ("feeder_name", "feeder_name", S), ("station_name", "station_name", S),
+        ("capacity_kva", "capacity_kva", F), ("pms_transformer_id", "pms_transformer_id", S),
+        (UPDATED, "updated_at", S)], ""),
+    "customers": ("customers", [
+        ("customer_id", "customer_id", S), ("area_code", "area_code", S),
+        ("feeder_name", "feeder_name", S), ("station_name", "station_name", S),
+        ("meter_id", "meter_id", S), ("contract_kva", "contract_kva", F),
+        ("status", "status", S), ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F),
+        (UPDATED, "updated_at", S)], ""),
 }
-LINK_SQL = "SELECT from_id, to_id FROM links WHERE kind = '{kind}'"
+LINK_KINDS = {"customer_links": "customer_transformer", "area_links": "area_transformer",
+              "transformer_links": "transformer_feeder", "feeder_links": "feeder_station"}
 
 
 @dataclass(frozen=True)
@@ -84,29 +91,68 @@ class Model:
         )
 
 
+def _sqlite_block(engine: Engine, table: str, line: str, where: str, start: int,
+                  names: list[str], schema: Schema) -> pl.DataFrame:
+    """Rows ``start < rowid <= start + BLOCK_ROWS`` of ``table`` as one parsed text block."""
+    sql = (f"SELECT group_concat(line, char(30)) FROM (SELECT {line} AS line FROM {table} "
+           f"WHERE rowid > :lo AND rowid <= :hi{' AND ' + where if where else ''})")
+    with engine.connect() as conn:
+        block = conn.execute(text(sql), {"lo": start, "hi": start + BLOCK_ROWS}).scalar()
+    if not block:
+        return pl.DataFrame(schema=schema)
+    return pl.read_csv(block.encode(), separator="\x1f", eol_char="\x1e", has_header=False,
+                       new_columns=names, schema_overrides=schema, null_values=NULL,
+                       quote_char=None, infer_schema=False)
+
+
+def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType |
+                                                        type[pl.DataType]]],
+          where: str = "") -> pl.DataFrame:
+    """``SELECT columns FROM table [WHERE where]`` as a frame, the fast way per backend."""
+    names = [name for _, name, _ in columns]
+    schema: Schema = {name: dtype for _, name, dtype in columns}
+    if engine.dialect.name == "postgresql":
+        exprs = ", ".join(expr.replace(UPDATED, "to_char(updated_at AT TIME ZONE 'UTC', "
+                                                "'YYYY-MM-DD HH24:MI:SS')")
+                          for expr, _, _ in columns)
+        with engine.connect() as conn:
+            return read_frame(conn, f"SELECT {exprs} FROM {table}"
+                              + (f" WHERE {where}" if where else ""), schema)
+    line = " || char(31) || ".join(
+        f"ifnull(CAST({expr.replace(UPDATED, 'substr(updated_at, 1, 19)')} AS TEXT), "
+        f"'{NULL}')" for expr, _, _ in columns)
+    with engine.connect() as conn:
+        low, high = conn.execute(text(f"SELECT min(rowid), max(rowid) FROM {table}")).one()
+    if low is None:
+        return pl.DataFrame(schema=schema)
+    starts = range(low - 1, high, BLOCK_ROWS)
+    with ThreadPoolExecutor(READERS) as pool:
+        blocks = list(pool.map(lambda s: _sqlite_block(engine, table, line, where, s, names,
+                                                       schema), starts))
+    return pl.concat(blocks)
+
+
 def load_model(engine: Engine) -> Model:
     """Read the model of ``engine``; :class:`EmptyModelError` when nothing was ingested."""
-    frames: dict[str, pl.DataFrame] = {}
     with engine.connect() as conn:
         run = conn.execute(text(
             "SELECT max(id) FROM ingest_runs WHERE status = 'succeeded'")).scalar()
-        for name, (sql, schema) in _TABLES.items():
-            frame = read_frame(conn, sql.format(updated=_ts(conn, "updated_at")), schema)
-            if "updated_at" in frame.columns:
-                frame = frame.with_columns(
-                    pl.col("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
-            frames[name] = frame
-        links = {
-            kind: read_frame(conn, LINK_SQL.format(kind=kind), {"from_id": S, "to_id": S})
-            for kind in ("customer_transformer", "area_transformer", "transformer_feeder",
-                         "feeder_station")
-        }
-    if run is None or all(frames[t].is_empty() for t in ("customers", "transformers",
-                                                         "feeders")):
+    if run is None:
         raise EmptyModelError(
             "the database holds no ingested model: run `gridtopo ingest SOURCE` first")
-    return Model(
-        **frames, customer_links=links["customer_transformer"],
-        area_links=links["area_transformer"], transformer_links=links["transformer_feeder"],
-        feeder_links=links["feeder_station"], ingest_run_id=int(run),
-    )
+    frames: dict[str, pl.DataFrame] = {}
+    for name, (table, columns, where) in _TABLES.items():
+        frame = _read(engine, table, columns, where)
+        if "updated_at" in frame.columns:
+            frame = frame.with_columns(
+                pl.col("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
+        frames[name] = frame
+    if all(frames[t].is_empty() for t in ("customers", "transformers", "feeders")):
+        raise EmptyModelError("the last ingest loaded no customers, transformers or feeders: "
+                              "nothing to audit")
+    links = {
+        name: _read(engine, "links", [("from_id", "from_id", S), ("to_id", "to_id", S)],
+                    f"kind = '{kind}'")
+        for name, kind in LINK_KINDS.items()
+    }
+    return Model(**frames, **links, ingest_run_id=int(run))

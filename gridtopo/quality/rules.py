@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -77,8 +78,8 @@ class Facts:
 
     model: Model
     config: AuditConfig
-    chain: pl.DataFrame
-    """customer_id, area_code, transformer_id, feeder_id, station_id (decided links)."""
+    customers: pl.DataFrame
+    """Every customer's columns plus its decided transformer_id, feeder_id and station_id."""
     transformers: pl.DataFrame
     """transformers with the decided ``linked_feeder`` and ``area_code`` of their area."""
     area_centres: pl.DataFrame
@@ -100,7 +101,20 @@ class Facts:
             .agg(pl.col("lon").median().alias("c_lon"), pl.col("lat").median().alias("c_lat"),
                  pl.len().alias("n_located"))
         )
-        return cls(model, config, model.chain(), transformers, centres)
+        customers = model.customers.join(model.chain().drop("area_code"), on="customer_id",
+                                          how="left")
+        return cls(model, config, customers, transformers, centres)
+
+    @cached_property
+    def load(self) -> pl.DataFrame:
+        """Per transformer: ``active`` customers and their summed ``contract_kva``."""
+        return _load(self)
+
+    @property
+    def chain(self) -> pl.DataFrame:
+        """customer_id, area_code, transformer_id, feeder_id, station_id (decided links)."""
+        return self.customers.select("customer_id", "area_code", "transformer_id",
+                                     "feeder_id", "station_id")
 
 
 # --------------------------------------------------------------------------- completeness
@@ -124,9 +138,8 @@ def customer_area_unknown(f: Facts) -> pl.DataFrame:
     """Unlinked customers whose 台区编号 is no area: suggest the nearest transformer on the
     feeder the customer's 线路名称 names."""
     m = f.model
-    bad = m.customers.join(m.areas.select("area_code"), on="area_code", how="anti").join(
-        m.customer_links.select(pl.col("from_id").alias("customer_id")), on="customer_id",
-        how="anti")
+    bad = f.customers.filter(pl.col("transformer_id").is_null()).drop("feeder_id").join(
+        m.areas.select("area_code"), on="area_code", how="anti")
     named = match_area_feeders(
         bad.select(pl.col("customer_id").alias("area_code"), "feeder_name", "station_name"),
         m.feeders, m.stations,
@@ -234,8 +247,7 @@ def transformer_area_code_missing(f: Facts) -> pl.DataFrame:
 
 def customer_coordinates_missing(f: Facts) -> pl.DataFrame:
     """Customers without coordinates (no map, no spatial checks)."""
-    rows = f.model.customers.filter(pl.col("lon").is_null() | pl.col("lat").is_null()).join(
-        f.chain.select("customer_id", "feeder_id"), on="customer_id", how="left")
+    rows = f.customers.filter(pl.col("lon").is_null() | pl.col("lat").is_null())
     return findings(rows, "customer_coordinates_missing", "customer", "customer_id",
                     pl.format("customer {} has no coordinates", "customer_id"),
                     json(area_code=pl.col("area_code")))
@@ -256,10 +268,8 @@ def coordinates_outside_territory(f: Facts) -> pl.DataFrame:
                                   key, "lon", "lat"),
                         json(lon=pl.col("lon"), lat=pl.col("lat")), feeder=feeder)
 
-    customers = f.model.customers.join(f.chain.select("customer_id", "feeder_id"),
-                                       on="customer_id", how="left")
     return pl.concat([
-        outside(customers, "customer", "customer_id", "feeder_id"),
+        outside(f.customers, "customer", "customer_id", "feeder_id"),
         outside(f.transformers, "transformer", "transformer_id", "linked_feeder"),
         outside(f.model.stations, "station", "station_id", None),
     ])
@@ -267,9 +277,7 @@ def coordinates_outside_territory(f: Facts) -> pl.DataFrame:
 
 def meter_id_duplicate(f: Facts) -> pl.DataFrame:
     """Meter numbers recorded on more than one customer (each such customer is a finding)."""
-    rows = f.model.customers.drop_nulls("meter_id").filter(
-        pl.col("meter_id").is_duplicated()).join(
-        f.chain.select("customer_id", "feeder_id"), on="customer_id", how="left")
+    rows = f.customers.drop_nulls("meter_id").filter(pl.col("meter_id").is_duplicated())
     return findings(rows, "meter_id_duplicate", "customer", "customer_id",
                     pl.format("customer {}: meter {} is also recorded on another customer",
                               "customer_id", "meter_id"),
@@ -333,14 +341,22 @@ def transformer_feeder_code_unknown(f: Facts) -> pl.DataFrame:
     )
 
 
+def keyed(frame: pl.DataFrame, column: str, key: Callable[[pl.Expr], pl.Expr],
+          alias: str) -> pl.DataFrame:
+    """``frame`` with ``alias`` = ``key(column)``, computed once per distinct value: names
+    repeat across millions of customers, so this is much cheaper than a regex per row."""
+    names = frame.select(pl.col(column).unique().drop_nulls())
+    return frame.join(names.with_columns(key(pl.col(column)).alias(alias)), on=column,
+                      how="left")
+
+
 def customer_feeder_name_mismatch(f: Facts) -> pl.DataFrame:
     """Customers whose 线路名称 names another feeder than the one of their transformer (or,
     when the customer has no chain, than the one their area names)."""
     m = f.model
     rows = (
-        m.customers.select("customer_id", "area_code", "feeder_name", "lon", "lat")
-        .join(f.chain.select("customer_id", "transformer_id", "feeder_id"),
-              on="customer_id", how="left")
+        f.customers.select("customer_id", "area_code", "feeder_name", "lon", "lat",
+                           "transformer_id", "feeder_id")
         .join(m.feeders.select("feeder_id", pl.col("feeder_name").alias("chain_name")),
               on="feeder_id", how="left")
         .join(m.areas.select("area_code", pl.col("feeder_name").alias("area_feeder")),
@@ -348,8 +364,10 @@ def customer_feeder_name_mismatch(f: Facts) -> pl.DataFrame:
         .with_columns(pl.coalesce("chain_name", "area_feeder").alias("reference"))
         .filter(pl.col("feeder_name").is_not_null() & pl.col("reference").is_not_null()
                 & (pl.col("feeder_name") != pl.col("feeder_id")).fill_null(True)
-                & (feeder_key(pl.col("feeder_name")) != feeder_key(pl.col("reference"))))
+                & (pl.col("feeder_name") != pl.col("reference")))
     )
+    rows = keyed(keyed(rows, "feeder_name", feeder_key, "name_key"), "reference", feeder_key,
+                 "reference_key").filter(pl.col("name_key") != pl.col("reference_key"))
     source = pl.when(pl.col("chain_name").is_not_null()).then(
         pl.format("its transformer {} is on", "transformer_id")).otherwise(
         pl.format("its area {} names", "area_code"))
@@ -396,10 +414,9 @@ def area_capacity_mismatch(f: Facts) -> pl.DataFrame:
     )
 
 
-def _customer_load(f: Facts) -> pl.DataFrame:
-    """Per transformer: active customers and their contract kVA."""
-    return (f.chain.join(f.model.customers.select("customer_id", "status", "contract_kva"),
-                         on="customer_id").filter(pl.col("status") == "active")
+def _load(f: Facts) -> pl.DataFrame:
+    """Per transformer: active customers and their contract kVA (see :attr:`Facts.load`)."""
+    return (f.customers.filter(pl.col("status") == "active")
             .drop_nulls("transformer_id").group_by("transformer_id")
             .agg(pl.len().alias("active"), pl.col("contract_kva").sum().alias("contract_kva")))
 
@@ -407,7 +424,7 @@ def _customer_load(f: Facts) -> pl.DataFrame:
 def transformer_retired_with_customers(f: Facts) -> pl.DataFrame:
     """Retired transformers that still supply active customers."""
     rows = f.transformers.filter(pl.col("status") == "retired").join(
-        _customer_load(f), on="transformer_id", how="inner")
+        f.load, on="transformer_id", how="inner")
     return findings(
         rows, "transformer_retired_with_customers", "transformer", "transformer_id",
         pl.format("transformer {} is retired but {} active customers are linked to it",
@@ -447,9 +464,8 @@ def _coordinate_fix(table: str, key: str) -> pl.Expr:
 
 def customer_offset_gcj02(f: Facts) -> pl.DataFrame:
     """Customers offset from their area's median position like GCJ-02 coordinates are."""
-    points = f.model.customers.select("customer_id", "area_code", "lon", "lat").join(
-        f.area_centres.rename({"c_lon": "r_lon", "c_lat": "r_lat"}), on="area_code").join(
-        f.chain.select("customer_id", "feeder_id"), on="customer_id", how="left")
+    points = f.customers.select("customer_id", "area_code", "feeder_id", "lon", "lat").join(
+        f.area_centres.rename({"c_lon": "r_lon", "c_lat": "r_lat"}), on="area_code")
     rows = _gcj02_offset(points, "customer_offset_gcj02", f)
     return findings(
         rows, "customer_offset_gcj02", "customer", "customer_id",
@@ -481,9 +497,8 @@ def customer_far_from_transformer(f: Facts) -> pl.DataFrame:
     link is confirmed by ids, the coordinates are suspect."""
     max_m = f.config.threshold("customer_far_from_transformer", "max_m")
     rows = (
-        f.model.customers.select("customer_id", "area_code", "lon", "lat")
-        .join(f.chain.select("customer_id", "transformer_id", "feeder_id"), on="customer_id",
-              how="left")
+        f.customers.select("customer_id", "area_code", "lon", "lat", "transformer_id",
+                           "feeder_id")
         .join(f.model.transformers.select("transformer_id", pl.col("lon").alias("t_lon"),
                                           pl.col("lat").alias("t_lat")),
               on="transformer_id", how="left")
@@ -513,7 +528,7 @@ def customer_far_from_transformer(f: Facts) -> pl.DataFrame:
 def transformer_overloaded(f: Facts) -> pl.DataFrame:
     """Transformers whose active customers' contract kVA exceed ``max_ratio`` × rating."""
     ratio = f.config.threshold("transformer_overloaded", "max_ratio")
-    rows = f.transformers.join(_customer_load(f), on="transformer_id").filter(
+    rows = f.transformers.join(f.load, on="transformer_id").filter(
         pl.col("contract_kva") > ratio * pl.col("capacity_kva"))
     return findings(
         rows, "transformer_overloaded", "transformer", "transformer_id",
@@ -555,14 +570,12 @@ def record_stale(f: Facts) -> pl.DataFrame:
                  age_days=pl.col("age_days")), feeder=feeder,
         )
 
-    customers = f.model.customers.join(f.chain.select("customer_id", "feeder_id"),
-                                       on="customer_id", how="left")
     areas = f.model.areas.join(
         f.transformers.drop_nulls("area_code").select(
             "area_code", pl.col("linked_feeder").alias("feeder_id"), "lon", "lat"),
         on="area_code", how="left")
     return pl.concat([
-        stale(customers, "customer", "customer_id", "feeder_id"),
+        stale(f.customers, "customer", "customer_id", "feeder_id"),
         stale(areas, "area", "area_code", "feeder_id"),
         stale(f.transformers, "transformer", "transformer_id", "linked_feeder"),
     ])
