@@ -79,7 +79,19 @@ def _bytes(series: pl.Series) -> np.ndarray:
     """A string column as a fixed-width bytes array (UTF-8), the form that memory-maps."""
     if series.is_empty():
         return np.zeros(0, dtype="S1")
-    return np.array(series.cast(pl.Binary).to_list(), dtype=bytes)
+    try:
+        return series.fill_null("").to_numpy().astype(bytes)  # ASCII ids: a C-level cast
+    except UnicodeEncodeError:
+        return np.array(series.cast(pl.Binary).to_list(), dtype=bytes)
+
+
+def _positions(keys: pl.Series, values: pl.Series) -> np.ndarray:
+    """Place of each of ``values`` in the sorted, unique ``keys`` (-1 where absent), by a
+    hash join: millions of ids without a Python object each."""
+    table = pl.DataFrame({"k": keys, "i": np.arange(len(keys), dtype=np.int64)})
+    found = pl.DataFrame({"k": values}).join(table, on="k", how="left",
+                                             maintain_order="left")["i"]
+    return found.fill_null(-1).to_numpy()
 
 
 def _lookup(sorted_ids: np.ndarray, ids: Sequence[str]) -> np.ndarray:
@@ -310,19 +322,21 @@ def index_from_frames(
 ) -> QueryIndex:
     """The index of the model given as frames (schemas of ``graph.read_network`` and
     ``CUSTOMER_SCHEMA``); the pure part of :func:`build_index`, used by tests too."""
-    node_ids = _bytes(pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
-                                 sources["source_node"]]).unique().sort())
+    node_keys = pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
+                           sources["source_node"]]).drop_nulls().unique().sort()
+    node_ids = _bytes(node_keys)
     edges = edges.sort("edge_id")
     edge_ids = _bytes(edges["edge_id"])
-    u = _lookup(node_ids, edges["from_node"].to_list())
-    v = _lookup(node_ids, edges["to_node"].to_list())
+    u = _positions(node_keys, edges["from_node"])
+    v = _positions(node_keys, edges["to_node"])
     kind = np.array([EDGE_KINDS.index(k) for k in edges["kind"].to_list()], dtype=np.int8)
     switching = np.isin(kind, [EDGE_KINDS.index(k) for k in SWITCHING_KINDS])
     conducts = (edges["in_service"].to_numpy() == 1) & ~(
         (edges["normal_open"].to_numpy() == 1) & switching) & (u != v)
-    feeder_ids = _bytes(pl.concat([edges["feeder_id"].drop_nulls(),
-                                   sources["feeder_id"]]).unique().sort())
-    edge_feeder = _lookup(feeder_ids, edges["feeder_id"].fill_null("").to_list())
+    feeder_keys = pl.concat([edges["feeder_id"].drop_nulls(), sources["feeder_id"]]
+                            ).unique().sort()
+    feeder_ids = _bytes(feeder_keys)
+    edge_feeder = _positions(feeder_keys, edges["feeder_id"])
 
     n = len(node_ids)
     sel = np.flatnonzero(conducts)
@@ -356,15 +370,15 @@ def index_from_frames(
 
     transformers = transformers.sort("transformer_id")
     transformer_ids = _bytes(transformers["transformer_id"])
-    transformer_node = _lookup(node_ids, transformers["node"].to_list())
+    transformer_node = _positions(node_keys, transformers["node"])
     tr_pos = pos[transformer_node]
     transformers_by_position = np.argsort(tr_pos, kind="stable")
     cum_transformers = np.concatenate(([0], np.cumsum(np.bincount(tr_pos, minlength=n))))
 
     customers = customers.sort("customer_id")
     customer_ids = _bytes(customers["customer_id"])
-    customer_transformer = _lookup(transformer_ids,
-                                   customers["transformer_id"].fill_null("").to_list())
+    customer_transformer = _positions(transformers["transformer_id"],
+                                      customers["transformer_id"])
     customer_active = customers["active"].to_numpy().astype(bool)
     counted = np.flatnonzero(customer_active & (customer_transformer >= 0))
     c_pos = tr_pos[customer_transformer[counted]]
