@@ -479,8 +479,8 @@ def customer_offset_gcj02(f: Facts) -> pl.DataFrame:
 def transformer_offset_gcj02(f: Facts) -> pl.DataFrame:
     """Transformers offset from their area's customers like GCJ-02 coordinates are."""
     points = f.transformers.join(
-        f.area_centres.filter(pl.col("n_located") >= 3)
-        .rename({"c_lon": "r_lon", "c_lat": "r_lat"}), on="area_code", how="inner")
+        f.area_centres.rename({"c_lon": "r_lon", "c_lat": "r_lat"}), on="area_code",
+        how="inner")
     rows = _gcj02_offset(points, "transformer_offset_gcj02", f)
     return findings(
         rows, "transformer_offset_gcj02", "transformer", "transformer_id",
