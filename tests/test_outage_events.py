@@ -206,3 +206,27 @@ def test_cli_impact_status_and_errors(model_db_url: str, model_engine: Engine, o
         assert conn.execute(text("SELECT status FROM outage_events")).scalar_one() == "closed"
     listed = json.loads(run(model_db_url, "outage", "list", "--json").stdout)
     assert listed["total"] == 1
+
+
+def test_two_events_that_cut_a_loop_together_put_customers_out() -> None:
+    from gridtopo.topology.graph import TRANSFORMER_SCHEMA
+    from gridtopo.topology.index import CUSTOMER_SCHEMA, index_from_frames
+
+    edges = pl.DataFrame([("BRK", "breaker", "F", "BUS", "S", 0, 1),
+                          ("L1", "line", "F", "S", "A", 0, 1),
+                          ("L2", "line", "F", "A", "C", 0, 1),
+                          ("L3", "line", "F", "S", "C", 0, 1)], schema=EDGE_SCHEMA, orient="row")
+    sources = pl.DataFrame([("F", "S", "ST")], schema=SOURCE_SCHEMA, orient="row")
+    transformers = pl.DataFrame([("T", "C")], schema=TRANSFORMER_SCHEMA, orient="row")
+    customers = pl.DataFrame([("K", "T", 1)], schema=CUSTOMER_SCHEMA, orient="row")
+    index = index_from_frames(edges, sources, transformers, customers)
+    events = []
+    for i, device in enumerate(("L2", "L3")):
+        positions = index.affected_positions(index.edge_indices([device]))
+        assert positions.size == 0  # each alone leaves C fed around the loop
+        events.append(outages.ActiveEvent({"id": i, "kind": "unplanned", "reason": None,
+                                           "started_at": T0, "expected_end": None}, positions))
+    combined = index.affected_positions(index.edge_indices(["L2", "L3"]))
+    state = outages.OutageState.from_events(events, len(index.order), T0, combined)
+    status = outages.customer_status(index, state, "K")
+    assert status["out"] is True and {e["id"] for e in status["events"]} == {0, 1}

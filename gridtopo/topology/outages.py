@@ -200,9 +200,14 @@ class OutageState:
     by_position: dict[int, list[int]]
 
     @classmethod
-    def from_events(cls, events: list[ActiveEvent], positions: int, at: dt.datetime
-                    ) -> OutageState:
-        """The state of ``events`` over an index of ``positions`` positions at time ``at``."""
+    def from_events(cls, events: list[ActiveEvent], positions: int, at: dt.datetime,
+                    combined: np.ndarray | None = None) -> OutageState:
+        """The state of ``events`` over an index of ``positions`` positions at time ``at``.
+
+        ``combined`` are the positions dead with every started event's devices open at once;
+        in a meshed network it can exceed the union of the events' own positions (two
+        openings, each harmless alone, that cut a loop).
+        """
         out = np.zeros(positions, dtype=np.int32)
         soon = np.zeros(positions, dtype=np.int32)
         by_position: dict[int, list[int]] = {}
@@ -210,6 +215,8 @@ class OutageState:
             (out if event.data["started_at"] <= at else soon)[event.positions] += 1
             for p in event.positions.tolist():
                 by_position.setdefault(p, []).append(i)
+        if combined is not None:
+            out[combined] = np.maximum(out[combined], 1)
         return cls(events, out, soon, at, by_position)
 
     @classmethod
@@ -224,10 +231,14 @@ class OutageState:
             ).scalars().all()
             data = [_event_dict(e) for e in rows]
         events = []
+        started: list[str] = []
         for item in data:
             known = [d for d in item["devices"] if _find(index.edge_ids, d) >= 0]
             events.append(ActiveEvent(item, index.affected_positions(index.edge_indices(known))))
-        return cls.from_events(events, len(index.order), moment)
+            if item["started_at"] <= moment:
+                started += known
+        combined = index.affected_positions(index.edge_indices(started)) if started else None
+        return cls.from_events(events, len(index.order), moment, combined)
 
     def covering(self, position: int) -> list[dict[str, Any]]:
         """Active events (started or not) whose outage reaches ``position``."""
@@ -276,6 +287,11 @@ def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> 
                                            "expected_end")}
             key = "events" if event["started_at"] <= state.at else "upcoming"
             result[key].append(brief)
+    if state.out[position] and not result["events"]:  # only the events together cut it
+        result["events"] = [{k: e.data[k] for k in ("id", "kind", "reason", "started_at",
+                                                    "expected_end")}
+                            for e in state.events if e.data["started_at"] <= state.at]
+        result["reason"] = "outage events together (no single one cuts it)"
     if result["events"]:
         ends = [e["expected_end"] for e in result["events"]]
         result["out"] = True
