@@ -34,7 +34,7 @@ with warnings.catch_warnings():
 
 def to_gridtopo(net: Any) -> dict[str, pl.DataFrame]:
     """gridtopo's edges, sources and transformers frames for a pandapower network."""
-    edges = []
+    edges: list[tuple[Any, ...]] = []
     ends = {(int(s.element), int(s.bus)): (f"SW{i}", bool(s.closed))
             for i, s in net.switch[net.switch.et == "l"].iterrows()}
     for i, line in net.line.iterrows():
@@ -78,7 +78,8 @@ SAMPLE = 90
 def test_single_line_and_switch_outages_agree(oberrhein: Any) -> None:
     frames = to_gridtopo(oberrhein)
     G = graph_from_frames(**frames)
-    index = index_from_frames(**frames, customers=pl.DataFrame(schema=CUSTOMER_SCHEMA))
+    index = index_from_frames(frames["edges"], frames["sources"], frames["transformers"],
+                              pl.DataFrame(schema=CUSTOMER_SCHEMA))
     base = energized_nodes(G)
     assert not top.unsupplied_buses(oberrhein)
     assert all(f"B{b}" in base for b in oberrhein.bus.index)

@@ -266,9 +266,11 @@ def _customer_page(service: Service, key: KeyInfo, numbers: Any, limit: int, off
             "items": [{"customer_id": c, **people.get(c, {})} for c in ids]}
 
 
-def create_app(engine: Engine, index: QueryIndex | None = None, **options: float) -> FastAPI:
+def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_seconds: float = 1.0,
+               key_cache_seconds: float = 10.0) -> FastAPI:
     """The API over ``engine``'s model (and its index, loaded or built when not given)."""
-    service = Service(engine, index if index is not None else load_index(engine), **options)
+    service = Service(engine, index if index is not None else load_index(engine),
+                      refresh_seconds=refresh_seconds, key_cache_seconds=key_cache_seconds)
     app = FastAPI(title="gridtopo outage API", version=__version__,
                   description=(__doc__ or "").split(">>>")[0])
     app.state.service = service

@@ -109,9 +109,15 @@ def trace_restore(settings: Settings, devices: tuple[str, ...], as_json: bool) -
     from gridtopo.topology.traces import restoration
 
     result = restoration(build_graph(settings.model_engine()), devices)
-    emit(result, as_json, lambda rs: [click.echo(
-        f"close {r['tie']} (from {r['via_feeder']}): {len(r['transformers'])} transformers, "
-        f"{r['nodes']} nodes") for r in rs] or click.echo("no tie can restore supply"))
+
+    def human(ties: list[dict[str, Any]]) -> None:
+        for r in ties:
+            click.echo(f"close {r['tie']} (from {r['via_feeder']}): {len(r['transformers'])} "
+                       f"transformers, {r['nodes']} nodes")
+        if not ties:
+            click.echo("no tie can restore supply")
+
+    emit(result, as_json, human)
 
 
 @trace.command("check")

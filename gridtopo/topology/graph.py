@@ -62,7 +62,7 @@ EDGE_SQL = (
     "CASE WHEN normal_open THEN 1 ELSE 0 END, "
     "CASE WHEN in_service IS NULL OR in_service THEN 1 ELSE 0 END FROM edges"
 )
-EDGE_SCHEMA: dict[str, type[pl.DataType]] = {
+EDGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "edge_id": pl.Utf8, "kind": pl.Utf8, "feeder_id": pl.Utf8, "from_node": pl.Utf8,
     "to_node": pl.Utf8, "normal_open": pl.Int8, "in_service": pl.Int8,
 }
@@ -73,14 +73,16 @@ SOURCE_SQL = (
     "WHERE f.source_node IS NOT NULL AND (s.in_service IS NULL OR s.in_service) "
     "AND (f.in_service IS NULL OR f.in_service)"
 )
-SOURCE_SCHEMA: dict[str, type[pl.DataType]] = {
+SOURCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "feeder_id": pl.Utf8, "source_node": pl.Utf8, "station_id": pl.Utf8,
 }
 TRANSFORMER_SQL = (
     "SELECT transformer_id, node FROM transformers "
     "WHERE node IS NOT NULL AND status = 'in_service'"
 )
-TRANSFORMER_SCHEMA: dict[str, type[pl.DataType]] = {"transformer_id": pl.Utf8, "node": pl.Utf8}
+TRANSFORMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "transformer_id": pl.Utf8, "node": pl.Utf8,
+}
 
 
 def read_network(engine: Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -191,7 +193,7 @@ def energized_nodes(
     opened = set(check_devices(G, open_devices))
     closed = set(check_devices(G, closed_devices))
     seen: set[str] = set()
-    queue = deque()
+    queue: deque[str] = deque()
     for node in G.graph["supply"].values():
         if node in G and node not in seen:
             seen.add(node)

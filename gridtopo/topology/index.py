@@ -58,7 +58,7 @@ CUSTOMER_SQL = (
     "FROM customers c LEFT JOIN links l ON l.kind = 'customer_transformer' "
     "AND l.from_id = c.customer_id"
 )
-CUSTOMER_SCHEMA: dict[str, type[pl.DataType]] = {
+CUSTOMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_id": pl.Utf8, "transformer_id": pl.Utf8, "active": pl.Int8,
 }
 
