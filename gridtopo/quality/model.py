@@ -33,18 +33,22 @@ READERS = 2
 NULL = "\\N"
 UPDATED = "{updated}"
 """Placeholder for the backend's expression of ``updated_at`` as ``YYYY-MM-DD HH:MM:SS``."""
+POINT = "{point}"
+"""Placeholder for a point geometry read as ``lon`` and ``lat``. On SQLite the two doubles are
+taken straight from the SpatiaLite blob (bytes 7–22, the MBR's minimum corner, which is the
+point) as hex, four times cheaper than ``ST_X``/``ST_Y`` printed as text."""
 
 _TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataType]]], str]] = {
     "stations": ("stations", [("station_id", "station_id", S),
                               ("station_name", "station_name", S),
-                              ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F)], ""),
+                              (POINT, "lon", F)], ""),
     "feeders": ("feeders", [("feeder_id", "feeder_id", S), ("feeder_name", "feeder_name", S),
                             ("station_id", "station_id", S)], ""),
     "transformers": ("transformers", [
         ("transformer_id", "transformer_id", S), ("transformer_name", "transformer_name", S),
         ("feeder_id", "feeder_id", S), ("node", "node", S), ("capacity_kva", "capacity_kva", F),
         ("marketing_area_code", "marketing_area_code", S), ("status", "status", S),
-        ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F), (UPDATED, "updated_at", S)], ""),
+        (POINT, "lon", F), (UPDATED, "updated_at", S)], ""),
     "areas": ("transformer_areas", [
         ("area_code", "area_code", S), ("area_name", "area_name", S),
         ("feeder_name", "feeder_name", S), ("station_name", "station_name", S),
@@ -54,8 +58,7 @@ _TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataTyp
         ("customer_id", "customer_id", S), ("area_code", "area_code", S),
         ("feeder_name", "feeder_name", S), ("station_name", "station_name", S),
         ("meter_id", "meter_id", S), ("contract_kva", "contract_kva", F),
-        ("status", "status", S), ("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F),
-        (UPDATED, "updated_at", S)], ""),
+        ("status", "status", S), (POINT, "lon", F), (UPDATED, "updated_at", S)], ""),
 }
 LINK_KINDS = {"customer_links": "customer_transformer", "area_links": "area_transformer",
               "transformer_links": "transformer_feeder", "feeder_links": "feeder_station"}
@@ -105,31 +108,55 @@ def _sqlite_block(engine: Engine, table: str, line: str, where: str, start: int,
                        quote_char=None, infer_schema=False)
 
 
+def _little_endian_blobs(engine: Engine, table: str) -> bool:
+    """Whether ``table``'s geometries are little-endian SpatiaLite blobs (the usual case)."""
+    with engine.connect() as conn:
+        head = conn.execute(text(f"SELECT hex(substr(geom, 1, 2)) FROM {table} "
+                                 "WHERE geom IS NOT NULL LIMIT 1")).scalar()
+    return head in (None, "0001")
+
+
 def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType |
                                                         type[pl.DataType]]],
           where: str = "") -> pl.DataFrame:
     """``SELECT columns FROM table [WHERE where]`` as a frame, the fast way per backend."""
-    names = [name for _, name, _ in columns]
-    schema: Schema = {name: dtype for _, name, dtype in columns}
-    if engine.dialect.name == "postgresql":
-        exprs = ", ".join(expr.replace(UPDATED, "to_char(updated_at AT TIME ZONE 'UTC', "
-                                                "'YYYY-MM-DD HH24:MI:SS')")
-                          for expr, _, _ in columns)
+    postgres = engine.dialect.name == "postgresql"
+    hex_point = not postgres and any(e == POINT for e, _, _ in columns) and \
+        _little_endian_blobs(engine, table)
+    updated = ("to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')" if postgres
+               else "substr(updated_at, 1, 19)")
+    expanded: list[tuple[str, str, pl.DataType | type[pl.DataType]]] = []
+    for expr, name, dtype in columns:
+        if expr == POINT and hex_point:
+            expanded.append(("hex(substr(geom, 7, 16))", "_xy", S))
+        elif expr == POINT:
+            expanded += [("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F)]
+        else:
+            expanded.append((expr.replace(UPDATED, updated), name, dtype))
+    names = [name for _, name, _ in expanded]
+    schema: Schema = {name: dtype for _, name, dtype in expanded}
+    if postgres:
         with engine.connect() as conn:
-            return read_frame(conn, f"SELECT {exprs} FROM {table}"
-                              + (f" WHERE {where}" if where else ""), schema)
-    line = " || char(31) || ".join(
-        f"ifnull(CAST({expr.replace(UPDATED, 'substr(updated_at, 1, 19)')} AS TEXT), "
-        f"'{NULL}')" for expr, _, _ in columns)
+            return read_frame(conn, f"SELECT {', '.join(e for e, _, _ in expanded)} FROM "
+                              f"{table}" + (f" WHERE {where}" if where else ""), schema)
+    line = " || char(31) || ".join(f"ifnull(CAST({expr} AS TEXT), '{NULL}')"
+                                   for expr, _, _ in expanded)
     with engine.connect() as conn:
         low, high = conn.execute(text(f"SELECT min(rowid), max(rowid) FROM {table}")).one()
     if low is None:
-        return pl.DataFrame(schema=schema)
-    starts = range(low - 1, high, BLOCK_ROWS)
-    with ThreadPoolExecutor(READERS) as pool:
-        blocks = list(pool.map(lambda s: _sqlite_block(engine, table, line, where, s, names,
-                                                       schema), starts))
-    return pl.concat(blocks)
+        frame = pl.DataFrame(schema=schema)
+    else:
+        starts = range(low - 1, high, BLOCK_ROWS)
+        with ThreadPoolExecutor(READERS) as pool:
+            frame = pl.concat(pool.map(lambda s: _sqlite_block(engine, table, line, where, s,
+                                                               names, schema), starts))
+    if not hex_point:
+        return frame
+    xy = pl.col("_xy").str.decode("hex")
+    return frame.with_columns(
+        xy.bin.slice(0, 8).bin.reinterpret(dtype=pl.Float64, endianness="little").alias("lon"),
+        xy.bin.slice(8, 8).bin.reinterpret(dtype=pl.Float64, endianness="little").alias("lat"),
+    ).select(c for e, n, _ in columns for c in (("lon", "lat") if e == POINT else (n,)))
 
 
 def load_model(engine: Engine) -> Model:
