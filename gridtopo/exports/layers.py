@@ -18,6 +18,7 @@ its first 6 characters.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -255,11 +256,45 @@ def count(conn: Connection, query: Select[Any]) -> int:
         query.order_by(None).subquery())).scalar_one())
 
 
+def _series(name: str, values: Sequence[Any], dtype: Any) -> pl.Series:
+    if dtype == TIMESTAMP:
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, str):  # SQLite keeps UTC date-times as text
+            return pl.Series(name, values, dtype=pl.Utf8).str.to_datetime(
+                "%Y-%m-%d %H:%M:%S%.f", time_unit="us", time_zone="UTC", strict=False)
+    return pl.Series(name, values, dtype=dtype, strict=False)
+
+
 def _frame(rows: Sequence[Any], schema: Schema) -> pl.DataFrame:
-    """Rows as a frame typed by ``schema``; naive date-times (SQLite) are taken as UTC."""
+    """Driver rows as a frame typed by ``schema`` (naive date-times are UTC)."""
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
-    return pl.DataFrame([pl.Series(name, columns[i], dtype=dtype, strict=False)
+    return pl.DataFrame([_series(name, columns[i], dtype)
                          for i, (name, dtype) in enumerate(schema.items())])
+
+
+_cursors = itertools.count()
+
+
+def _driver_rows(conn: Connection, query: Select[Any]) -> Iterator[Sequence[Any]]:
+    """Run ``query`` on the driver's own cursor — a server-side cursor on PostgreSQL — and
+    yield chunks of raw rows: SQLAlchemy's per-value result processing would cost more than
+    the query itself."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.params
+    if compiled.positiontup is not None:
+        params = [compiled.params[name] for name in compiled.positiontup]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    if conn.dialect.name == "postgresql":
+        cursor = driver.cursor(name=f"gridtopo_export_{next(_cursors)}")
+    else:
+        cursor = driver.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            yield rows
+    finally:
+        cursor.close()
 
 
 def iter_frames(
@@ -272,15 +307,14 @@ def iter_frames(
 ) -> Iterator[pl.DataFrame]:
     """Stream ``query`` as frames of at most :data:`CHUNK_ROWS` rows typed by ``schema`` (its
     columns in the query's order). With ``progress``, reports ``stage`` against a row count."""
-    total = count(conn, query) if progress else 0
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(query)
-    names = list(result.keys())
+    names = [c.name for c in query.selected_columns]
     if names != list(schema):
         raise ValueError(f"query columns {names} do not match schema {list(schema)}")
+    total = count(conn, query) if progress else 0
     done = 0
     if progress:
         progress(stage or "export", 0, total)
-    for chunk in result.partitions(CHUNK_ROWS):
+    for chunk in _driver_rows(conn, query):
         frame = _frame(chunk, schema)
         done += frame.height
         if progress:
