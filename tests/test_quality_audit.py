@@ -57,6 +57,8 @@ def test_recall_per_defect_kind(db_url: str, dense_sources: Path) -> None:
 
 def test_statuses_carry_over_and_fixed_findings_reopen(model_engine: Engine) -> None:
     first = audit(model_engine)
+    assert first.findings["id"].null_count() == 0
+    assert set(first.findings["status"]) == {"open"}
     stale = {f["entity_id"]: f for f in list_findings(model_engine, rule="record_stale")}
     offset = list_findings(model_engine, rule="customer_offset_gcj02")
     assert stale and offset

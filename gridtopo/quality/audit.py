@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, insert, update
 
+from gridtopo.db.bulk import read_frame
 from gridtopo.db.models import AuditRun, utcnow
 from gridtopo.quality.config import RULES, AuditConfig
 from gridtopo.quality.findings import fingerprint, store_findings, waived_fingerprints
@@ -32,7 +33,7 @@ from gridtopo.topology.graph import build_graph
 
 @dataclass
 class AuditResult:
-    """What one audit found and scored."""
+    """What one audit found and scored; ``findings`` carry their stored ``id`` and ``status``."""
 
     run_id: int
     findings: pl.DataFrame
@@ -109,6 +110,10 @@ def run_audit(engine: Engine, config: AuditConfig, gx_dir: Path | None = None,
                 r["entity_id"]: r["overall"] for r in
                 cards.filter(pl.col("level") == "region").select("entity_id", "overall")
                 .iter_rows(named=True)}
+            stored = read_frame(conn, "SELECT fingerprint, id, status FROM findings WHERE "
+                                f"last_seen_run = {run_id}",
+                                {"fingerprint": pl.Utf8, "id": pl.Int64, "status": pl.Utf8})
+            found = found.join(stored, on="fingerprint", how="left")
             conn.execute(update(AuditRun).where(AuditRun.id == run_id).values(
                 status="succeeded", finished_at=utcnow(), scores={**scores, "gx": summary}))
         seconds["store"] = time.perf_counter() - t0

@@ -189,15 +189,21 @@ def write_report(path: Path, result: AuditResult, trend: pl.DataFrame, database:
     found = result.findings.with_columns(
         pl.col("severity").replace_strict(SEVERITY_ORDER, default=9).alias("_order"))
     embedded = found.sort("_order", "rule", "entity_id").head(max_rows)
-    columns = ["severity", "rule", "dimension", "entity_type", "entity_id", "feeder_id",
-               "message", "fix"]
+    columns = ["id", "status", "severity", "rule", "dimension", "entity_type", "entity_id",
+               "feeder_id", "message", "fix"]
     rows = embedded.with_columns(
         pl.col("suggested_fix").str.json_path_match("$.text").alias("fix")).select(columns)
     data = json.dumps(rows.to_dicts(), ensure_ascii=False).replace("</", "<\\/")
     cards = result.scorecards
-    regions = cards.filter(pl.col("level") == "region").sort("overall").select(
+    previous = trend.filter((pl.col("level") == "region")
+                            & (pl.col("audit_run_id") < result.run_id))
+    previous = previous.filter(pl.col("audit_run_id") == previous["audit_run_id"].max()).select(
+        "entity_id", pl.col("overall").alias("before"))
+    regions = cards.filter(pl.col("level") == "region").join(
+        previous, on="entity_id", how="left").sort("overall").select(
         pl.col("entity_id").alias("region"), "completeness", "accuracy", "timeliness",
-        "overall")
+        "overall", pl.format("{} pt", ((pl.col("overall") - pl.col("before")) * 100).round(1))
+        .alias("change since last run"))
     feeders = cards.filter(pl.col("level") == "feeder").sort("overall").head(20).select(
         pl.col("entity_id").alias("feeder"), pl.col("entity_name").alias("name"),
         "completeness", "accuracy", "timeliness", "overall")
