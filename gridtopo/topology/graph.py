@@ -103,13 +103,13 @@ def graph_from_frames(
 ) -> nx.MultiGraph:
     """The equipment graph from the three frames of :func:`read_network` (see build_graph)."""
     G = nx.MultiGraph()
-    G.add_nodes_from(transformers["node"].unique().to_list(), transformers=[])
+    G.add_nodes_from(transformers["node"].unique().to_list())
     G.add_nodes_from(sources["source_node"].to_list())
     for eid, kind, fid, u, v, nopen, ins in edges.iter_rows():
         G.add_edge(u, v, key=eid, kind=kind, feeder_id=fid,
                    normal_open=bool(nopen) and kind in SWITCHING_KINDS, in_service=bool(ins))
     for node in G.nodes:
-        G.nodes[node].setdefault("transformers", [])
+        G.nodes[node]["transformers"] = []  # one list per node (a shared default would alias)
     for tid, node in transformers.iter_rows():
         G.nodes[node]["transformers"].append(tid)
     G.graph["sources"] = dict(sources.select("feeder_id", "source_node").iter_rows())
