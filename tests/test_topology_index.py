@@ -203,6 +203,8 @@ def test_energized_equals_truth_with_islands_and_loops(defective_sources: Path) 
     for tid, node, energized in truth.select("transformer_id", "node", "energized").iter_rows():
         assert (node in supplied) == energized, tid
         assert (node in live) == energized, tid
+        assert tid in G.nodes[node]["transformers"], tid
+    assert sum(len(d["transformers"]) for _, d in G.nodes(data=True)) == transformers.height
 
 
 def test_model_energized_equals_truth(model_engine: Engine, synthetic_sources: Path,
