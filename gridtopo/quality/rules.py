@@ -16,7 +16,7 @@ the same feeder"}``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -103,7 +103,9 @@ class Facts:
         )
         customers = model.customers.join(model.chain().drop("area_code"), on="customer_id",
                                           how="left")
-        return cls(model, config, customers, transformers, centres)
+        # the largest frames exist once: customers with their chain, customer links folded in
+        lean = replace(model, customers=customers, customer_links=model.customer_links.clear())
+        return cls(lean, config, customers, transformers, centres)
 
     @cached_property
     def load(self) -> pl.DataFrame:
@@ -164,7 +166,7 @@ def area_unlinked(f: Facts) -> pl.DataFrame:
     m = f.model
     rows = m.areas.join(m.area_links.select(pl.col("from_id").alias("area_code")),
                         on="area_code", how="anti")
-    customers = m.customers.group_by("area_code").agg(pl.len().alias("customers"))
+    customers = f.customers.group_by("area_code").agg(pl.len().alias("customers"))
     feeders = match_area_feeders(rows, m.feeders, m.stations)
     free = f.transformers.filter(pl.col("area_code").is_null())
     rows = (rows.join(customers, on="area_code", how="left").join(feeders, on="area_code",

@@ -49,11 +49,11 @@ DOCS_INDEX = "uncommitted/data_docs/local_site/index.html"
 def _frames(facts: Facts) -> tuple[dict[str, pl.DataFrame], int]:
     """The frames GX validates: a customer sample with its chain, and the small tables."""
     m, cfg = facts.model, facts.config
-    population = m.customers.height
-    sample = (m.customers.sample(n=cfg.gx_sample, seed=SEED) if population > cfg.gx_sample
-              else m.customers)
+    population = facts.customers.height
+    sample = (facts.customers.sample(n=cfg.gx_sample, seed=SEED)
+              if population > cfg.gx_sample else facts.customers)
     now = cfg.now.replace(tzinfo=None)
-    customers = sample.join(facts.chain.drop("area_code"), on="customer_id", how="left").join(
+    customers = sample.join(
         m.feeders.select("feeder_id", pl.col("feeder_name").alias("chain_name")),
         on="feeder_id", how="left",
     ).select(
