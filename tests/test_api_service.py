@@ -102,6 +102,13 @@ def test_keys_scopes_masking_pagination_and_errors(api: dict[str, Any], model_en
         seen += [c["customer_id"] for c in page["items"]]
     assert sorted(seen) == sorted(below)
 
+    up = client.get(f"/v1/customers/{customer}/upstream", headers=h(keys["reader"])).json()
+    assert fuse in up["protective_devices"]
+    down = client.get(f"/v1/devices/{fuse}/downstream", headers=h(keys["reader"])).json()
+    assert down["customers"] == len(below)
+    assert client.get("/v1/devices/NO-DEV/downstream", headers=h(keys["reader"])
+                      ).status_code == 404
+
     start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
     event = client.post("/v1/outages", json={"devices": [fuse], "reason": "fault",
                                              "started_at": start}, headers=h(keys["writer"]))

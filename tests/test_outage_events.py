@@ -200,6 +200,15 @@ def test_cli_impact_status_and_errors(model_db_url: str, model_engine: Engine, o
     up = json.loads(run(model_db_url, "trace", "upstream", inside, "--json").stdout)
     assert fuse in up["protective_devices"]
     assert up["path"][-1]["kind"] == "breaker" and up["station_id"]
+    down = json.loads(run(model_db_url, "trace", "downstream", fuse, "--json").stdout)
+    assert down["customers"] == len(below) and down["kind"] in ("breaker", "fuse", "recloser")
+    isolate = json.loads(run(model_db_url, "trace", "isolate", fuse, "--json").stdout)
+    assert isolate["faulted"] == [fuse] and isolate["upstream"]
+    assert run(model_db_url, "trace", "restore", fuse, "--json").exit_code == 0
+    check = json.loads(run(model_db_url, "trace", "check", up["feeder_id"], "--json").stdout)
+    assert check["loops"] == [] and check["islands"] == []
+    nofeeder = run(model_db_url, "trace", "check", "NO-FEEDER")
+    assert nofeeder.exit_code == 2 and "NO-FEEDER" in nofeeder.stderr
     closed = run(model_db_url, "outage", "close", str(declared["id"]), "--json")
     assert json.loads(closed.stdout)["status"] == "closed"
     with model_engine.connect() as conn:
