@@ -138,11 +138,11 @@ def _filtered(columns: list[pl.Series], keep: np.ndarray) -> list[pl.Series]:
     columns are chunked differently, which makes polars copy the whole frame) and handing out
     single-chunk columns keeps later frame operations from doing that copy either.
     """
-    mask = None if keep.all() else pl.Series(keep)
+    rows = None if keep.all() else pl.Series(np.flatnonzero(keep))
     out: list[pl.Series] = []
     while columns:
         column = columns.pop(0)
-        out.append((column if mask is None else column.filter(mask)).rechunk())
+        out.append(column.rechunk() if rows is None else column.gather(rows))  # one chunk
         del column
     return out
 
