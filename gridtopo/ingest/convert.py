@@ -77,6 +77,8 @@ _NUMBER = re.compile(
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][+-]?\d+)?")
 _CANONICAL_WKT = r"^LINESTRING \("
 YES_NO_HINT = "true/false, 1/0, 是/否, 常开/常闭"
+PADDING = (" ", "\u3000", "\t")
+"""Whitespace that pads exported values (ASCII and full-width spaces, tabs)."""
 
 
 def empty_problems() -> pl.DataFrame:
@@ -97,10 +99,6 @@ def problems_at(mask: pl.Series, field: str | None, rule: str, detail: str,
 def normalise_text(text: str) -> str:
     """NFKC (full-width → half-width) with surrounding whitespace removed."""
     return unicodedata.normalize("NFKC", text).strip()
-
-
-PADDING = (" ", "\u3000", "\t")
-"""Whitespace that pads exported values (ASCII and full-width spaces, tabs)."""
 
 
 def clean_text(s: pl.Series) -> pl.Series:
