@@ -19,6 +19,7 @@ Canonical frames map onto tables by column name; besides that:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -127,6 +128,7 @@ class LoadResult:
 
     written: dict[str, int]
     changes: dict[str, dict[str, int]]
+    seconds: dict[str, float]
 
     @property
     def changed(self) -> bool:
@@ -159,6 +161,8 @@ def replace_model(
             name, pl.DataFrame(schema=dict.fromkeys(VERSIONED_KEYS[name], pl.Utf8)), file_ids
         ))
     changes: dict[str, dict[str, int]] = {}
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     for name in VERSIONED_KEYS:
         if progress:
             progress("compare versions", len(changes), len(VERSIONED_KEYS))
@@ -166,10 +170,14 @@ def replace_model(
         versioning.archive(conn, name, version_plan.archive_keys, run_id)
         frames[name] = version_plan.rows
         changes[name] = version_plan.counts
+    seconds["compare versions"] = time.perf_counter() - started
     written: dict[str, int] = {}
     with bulk_load_mode(conn, [*LOAD_ORDER, *DERIVED], SPATIAL):
+        started = time.perf_counter()
         clear_model(conn)
+        seconds["clear"] = time.perf_counter() - started
         for name, frame in frames.items():
+            started = time.perf_counter()
             done = 0
 
             def advance(rows: int, name: str = name, total: int = frame.height) -> None:
@@ -186,8 +194,12 @@ def replace_model(
             written[name] = bulk_insert(conn, name, frame, geometry=geometry, points=points,
                                         order_by=[c for c in key if c in frame.columns],
                                         progress=advance)
+            seconds[f"insert {name}"] = time.perf_counter() - started
         if progress:
             progress("indexes", 0, 1)
+        started = time.perf_counter()
+    seconds["indexes"] = time.perf_counter() - started
     if progress:
         progress("indexes", 1, 1)
-    return LoadResult(written=written, changes=changes)
+    return LoadResult(written=written, changes=changes,
+                      seconds={k: round(v, 3) for k, v in seconds.items()})

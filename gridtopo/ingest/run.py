@@ -54,6 +54,7 @@ class IngestReport:
     changes: dict[str, dict[str, int]]
     warnings: list[str]
     seconds: dict[str, float] = field(default_factory=dict)
+    load_seconds: dict[str, float] = field(default_factory=dict)
     unlinked: pl.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +166,7 @@ def ingest(
             recon: Reconciliation | None = None
             loaded: dict[str, int] = {}
             changes: dict[str, dict[str, int]] = {}
+            load_seconds: dict[str, float] = {}
             if not unchanged:
                 started = time.perf_counter()
                 recon = reconcile(tables, all_decisions)
@@ -172,12 +174,16 @@ def ingest(
                 started = time.perf_counter()
                 result = replace_model(conn, tables, file_ids, recon.links, run_id, progress)
                 loaded, changes = result.written, result.changes
+                load_seconds = result.seconds
                 if result.changed:
                     conn.execute(insert(Snapshot).values(
                         run_id=run_id, created_at=utcnow(), counts=changes,
                         content_hash=fingerprint,
                     ))
                 seconds["load"] = time.perf_counter() - started
+            started = time.perf_counter()
+        if not unchanged:
+            seconds["commit"] = time.perf_counter() - started
         report = IngestReport(
             run_id=run_id,
             status="unchanged" if unchanged else "loaded",
@@ -190,6 +196,7 @@ def ingest(
             changes=changes,
             warnings=list(bundle.warnings),
             seconds={k: round(v, 3) for k, v in seconds.items()},
+            load_seconds=load_seconds,
             unlinked=recon.unlinked if recon else None,
         )
         summary = {**report.to_dict(), "content_hash": fingerprint}
