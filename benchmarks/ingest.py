@@ -74,9 +74,15 @@ def ingest_table(backend: str, result: dict[str, Any]) -> None:
     rows = report["totals"]["rows_read"]
     print(f"\n## ingest on {backend}: {rows:,} source rows, "
           f"{report['loaded'].get('customers', 0):,} customers loaded")
-    print(f"{'stage':<12} {'seconds':>9} {'rows/s':>12}")
+    print(f"{'stage':<12} {'seconds':>9} {'rows/s':>12}   (read/reconcile/total: source rows)")
     for stage, seconds in report["seconds"].items():
         print(f"{stage:<12} {seconds:>9.1f} {rows / seconds if seconds else 0:>12,.0f}")
+        if stage == "load":
+            for part, part_seconds in report["load_seconds"].items():
+                table = part.removeprefix("insert ")
+                count = report["loaded"].get(table, 0)
+                print(f"  {part:<24} {part_seconds:>7.1f} "
+                      f"{count / part_seconds if count and part_seconds else 0:>12,.0f}")
     print(f"{'total':<12} {result['total']:>9.1f} {rows / result['total']:>12,.0f}"
           f"   peak RSS {result['rss_mb'] / 1024:.2f} GB")
     acc = result["accuracy"]
