@@ -197,7 +197,7 @@ def write_report(path: Path, result: AuditResult, trend: pl.DataFrame, database:
     cards = result.scorecards
     previous = trend.filter((pl.col("level") == "region")
                             & (pl.col("audit_run_id") < result.run_id))
-    previous = previous.filter(pl.col("audit_run_id") == previous["audit_run_id"].max()).select(
+    previous = previous.filter(pl.col("audit_run_id") == pl.col("audit_run_id").max()).select(
         "entity_id", pl.col("overall").alias("before"))
     regions = cards.filter(pl.col("level") == "region").join(
         previous, on="entity_id", how="left").sort("overall").select(
