@@ -61,7 +61,7 @@ def test_csv_reimports_to_the_same_model(model_engine: Engine, second_db_url: st
                                          tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     counts = export_csv(model_engine, out, personal=True)
-    assert counts["customers.csv"] == counts["chain.csv"] > 0
+    assert counts["customers.csv"] == counts["customer_links.csv"] > 0
     copy = open_engine(second_db_url)
     report = ingest(copy, out)
     assert report.totals["rows_quarantined"] == 0
@@ -85,7 +85,7 @@ def test_masking_filters_and_refusal(model_engine: Engine, tmp_path: Path) -> No
     scoped = export_csv(model_engine, out, Scope(feeders=(feeder,)), overwrite=True)
     edges = pl.read_csv(out / "edges.csv", infer_schema=False)
     assert set(edges["feeder_id"]) == {feeder} and scoped["edges.csv"] == edges.height
-    chain = pl.read_csv(out / "chain.csv", infer_schema=False)
+    chain = pl.read_csv(out / "customer_links.csv", infer_schema=False)
     assert set(chain["feeder_id"].drop_nulls()) <= {feeder}
 
 

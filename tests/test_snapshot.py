@@ -111,7 +111,7 @@ def test_snapshots_as_of_and_diff(model_db_url: str, synthetic_sources: Path,
     new_edges = pl.read_csv(new / "edges.csv", infer_schema=False)
     assert old_edges.filter(pl.col("edge_id") == ids["switch"])["normal_open"][0] == "false"
     assert new_edges.filter(pl.col("edge_id") == ids["switch"])["normal_open"][0] == "true"
-    old_chain = pl.read_csv(old / "chain.csv", infer_schema=False)
+    old_chain = pl.read_csv(old / "customer_links.csv", infer_schema=False)
     assert old_chain.filter(pl.col("customer_id") == ids["mover"])["transformer_id"][0] \
         == ids["old_transformer"]
 

@@ -97,7 +97,7 @@ def export() -> None:
 @scope_options
 @pass_settings
 def export_csv_command(settings: Settings, outdir: Path, **options: Any) -> None:
-    """CSV files that re-import with `gridtopo ingest`, plus chain.csv (customer → station)."""
+    """CSV files that re-import with `gridtopo ingest`, plus customer_links.csv (the chain)."""
     from gridtopo.exports.csv import export_csv
 
     _run_export(settings, outdir, options, export_csv)

@@ -2,14 +2,15 @@
 
 The per-table files carry exactly the canonical fields of ``sources.md`` in their order
 (:data:`gridtopo.ingest.tables.TABLES`; geometry as ``lon``/``lat`` or WKT ``geometry``), so
-the bundle reads back through ``gridtopo ingest`` to the same model. ``chain.csv`` has one row
-per customer: ``customer_id, transformer_id, feeder_id, station_id, method, confidence``
-(blank where the chain is broken); its name matches no source table, so ingest ignores it.
+the bundle reads back through ``gridtopo ingest`` to the same model. ``customer_links.csv``
+has one row per customer: ``customer_id, transformer_id, feeder_id, station_id, method,
+confidence`` (blank where the chain is broken); ingest knows it as its own output and
+ignores it.
 Tables stream in chunks (memory stays flat whatever the model size) from the model as of the
 scope's run, within its filters. Personal data is masked unless ``personal=True``.
 
 >>> export_csv(engine, Path("out/"), Scope(as_of="2024-12-31"))  # doctest: +SKIP
-{'stations.csv': 12, ..., 'chain.csv': 20000}
+{'stations.csv': 12, ..., 'customer_links.csv': 20000}
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gridtopo.exports.layers import Geometry, Progress, Schema
 from gridtopo.exports.scope import Scope, View, open_view
 from gridtopo.ingest.tables import TABLES
 
-CHAIN_FILE = "chain.csv"
+CHAIN_FILE = "customer_links.csv"
 
 
 def csv_files(view: View) -> dict[str, tuple[Select[Any], Schema, list[str]]]:

@@ -8,7 +8,8 @@ that are not letters-adjacent — ``customers_part1``, ``2024-12_edges``, ``用�
 ``transformer``). A GeoPackage whose name matches no table contributes each layer whose name
 does. Several files of one table are all read, in path order.
 
-Directories named ``truth`` (the synthetic generator's answers), hidden files and
+Files gridtopo writes itself (``customer_links.csv``, ``unlinked.csv``), directories named
+``truth`` (the synthetic generator's answers), hidden files and
 directories and Office lock files (``~$…``) are skipped. A profile's ``file`` for a table
 replaces discovery for that table.
 """
@@ -29,6 +30,9 @@ from gridtopo.ingest.readers import LAYER_FORMATS, file_format
 from gridtopo.ingest.tables import TABLES
 
 SKIPPED_DIRECTORIES = ("truth",)
+GRIDTOPO_OUTPUTS = ("customer_links", "unlinked")
+"""Stems of files gridtopo itself writes next to exported tables (``gridtopo export csv``,
+``ingest --unlinked``): never inputs, although ``customer_links`` contains a table's word."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,12 @@ def classify(name: str) -> str | None:
 
     >>> classify("customers_part1"), classify("台区档案_202412"), classify("transformer_areas")
     ('customers', 'transformer_areas', 'transformer_areas')
-    >>> classify("线路设备"), classify("customersx")
-    ('edges', None)
+    >>> classify("线路设备"), classify("customersx"), classify("customer_links")
+    ('edges', None, None)
     """
     folded = _fold(name)
+    if folded in GRIDTOPO_OUTPUTS:
+        return None
     best: tuple[int, str] | None = None
     for table in TABLES.values():
         for file_name in table.file_names:
