@@ -299,12 +299,11 @@ ARRAYS = tuple(name for name in QueryIndex.__dataclass_fields__ if name not in
 
 
 def _read(engine: Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    run = latest_run(engine)
     edges, sources, transformers = read_network(engine)
     with engine.connect() as conn:
         customers = read_frame(conn, CUSTOMER_SQL, CUSTOMER_SCHEMA)
-        run = conn.execute(text(
-            "SELECT MAX(id) FROM ingest_runs WHERE status = 'succeeded'")).scalar()
-    return edges, sources, transformers, customers, int(run or 0)
+    return edges, sources, transformers, customers, run
 
 
 def build_index(engine: Engine) -> QueryIndex:
@@ -378,11 +377,12 @@ def index_from_frames(
     customers = customers.sort("customer_id")
     customer_ids = _bytes(customers["customer_id"])
     customer_transformer = _positions(transformers["transformer_id"],
-                                      customers["transformer_id"])
+                                      customers["transformer_id"]).astype(np.int32)
     customer_active = customers["active"].to_numpy().astype(bool)
     counted = np.flatnonzero(customer_active & (customer_transformer >= 0))
     c_pos = tr_pos[customer_transformer[counted]]
-    customers_by_position = counted[np.argsort(c_pos, kind="stable")]
+    # int32 halves the two per-customer arrays (14 M customers: 57 MB each instead of 114)
+    customers_by_position = counted[np.argsort(c_pos, kind="stable")].astype(np.int32)
     cum_customers = np.concatenate(([0], np.cumsum(np.bincount(c_pos, minlength=n))))
 
     meta = {"format": FORMAT_VERSION, "ingest_run": ingest_run,
