@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import polars as pl
+import pyarrow as pa
 import pyogrio
 import shapely
 from sqlalchemy import Connection, Engine, Select
@@ -85,27 +86,31 @@ def export_gpkg(
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Write the model's layers into one GeoPackage at ``path``; return features per layer."""
+    """Write the model's layers into one GeoPackage at ``path``; return features per layer.
+
+    Each layer is one pyogrio write fed by a stream of Arrow batches (one per chunk), so the
+    file stays open while the rows flow and GDAL builds the spatial index once at the end.
+    """
     refuse_existing([path], overwrite)
     counts: dict[str, int] = {}
     with engine.connect() as conn, atomic_path(path) as partial:
         view = open_view(conn, scope)
         for name, (query, schema, geometry_type) in geo_layers(view, customers).items():
             counts[name] = 0
-            for frame in _frames(conn, name, query, schema, personal, progress):
-                _append(partial, name, frame, geometry_type, first=counts[name] == 0)
-                counts[name] += frame.height
-            if counts[name] == 0:
-                _append(partial, name, pl.DataFrame(schema=schema), geometry_type, first=True)
+
+            def batches(name: str = name, query: Select[Any] = query,
+                        schema: Schema = schema) -> Iterator[pa.RecordBatch]:
+                for frame in _frames(conn, name, query, schema, personal, progress):
+                    counts[name] += frame.height
+                    yield from frame.to_arrow().to_batches()
+
+            arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
+            kwargs: dict[str, Any] = {"geometry_name": "geometry", "geometry_type": geometry_type,
+                                      "crs": CRS} if geometry_type else {}
+            pyogrio.write_arrow(pa.RecordBatchReader.from_batches(arrow_schema, batches()),
+                                partial, layer=name, driver="GPKG", append=partial.exists(),
+                                **kwargs)
     return counts
-
-
-def _append(path: Path, layer: str, frame: pl.DataFrame, geometry_type: str | None,
-            first: bool) -> None:
-    table = frame.to_arrow()
-    kwargs: dict[str, Any] = {"geometry_name": "geometry", "geometry_type": geometry_type,
-                              "crs": CRS} if geometry_type else {}
-    pyogrio.write_arrow(table, path, layer=layer, driver="GPKG", append=not first, **kwargs)
 
 
 def export_geojson(
