@@ -19,9 +19,10 @@ customers      Point         only with ``customers=True``: the customer fields, 
                              ``personal=True``
 =============  ============  ==============================================================
 
-The GeoPackage is one file with these layers, appended chunk by chunk with pyogrio (memory
-stays flat); GeoJSON is one ``<layer>.geojson`` FeatureCollection per layer in a directory,
-written as a stream. Both are written under temporary names and renamed when complete.
+The GeoPackage is one file with these layers, each written by pyogrio from a stream of Arrow
+batches, one per chunk of rows (memory stays flat); GeoJSON is one ``<layer>.geojson``
+FeatureCollection per layer in a directory, written as a stream. Both are written under
+temporary names and renamed when complete.
 
 >>> export_gpkg(engine, Path("model.gpkg"), Scope(feeders=("XL-000001",)))  # doctest: +SKIP
 {'stations': 1, 'feeders': 1, 'edges': 45, 'transformers': 22}
