@@ -181,7 +181,7 @@ def prefetched(items: Iterator[T]) -> Iterator[T]:
     """``items``, each produced in a worker thread while the caller works on the previous one.
 
     Transcoding a chunk is Python work that holds the GIL, parsing one is polars work that
-    releases it, so the two overlap (about a third off the read time of a GBK export).
+    releases it, so on two or more cores the two overlap.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridtopo-read") as pool:
         pending = pool.submit(next, items, None)
