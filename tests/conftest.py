@@ -119,20 +119,26 @@ def pg_template(pg_admin: Engine) -> Iterator[str]:
         _drop_pg_database(pg_admin, name)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """URL of a fresh database with the current schema on ``backend``."""
+def _clone(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+           sqlite_template: str, pg_template: str) -> Iterator[str]:
+    """URL of a fresh copy of a template database (a file copy, or CREATE DATABASE TEMPLATE)."""
     if backend == "sqlite":
         path = tmp_path / "gridtopo.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        shutil.copyfile(request.getfixturevalue(sqlite_template), path)
         yield f"sqlite:///{path}"
         return
     admin: Engine = request.getfixturevalue("pg_admin")
-    name = _create_pg_database(admin, template=request.getfixturevalue("pg_template"))
+    name = _create_pg_database(admin, template=request.getfixturevalue(pg_template))
     try:
         yield _pg_url(name)
     finally:
         _drop_pg_database(admin, name)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a fresh database with the current schema on ``backend``."""
+    yield from _clone(backend, tmp_path, request, "sqlite_template", "pg_template")
 
 
 @pytest.fixture
@@ -196,17 +202,7 @@ def pg_model_template(pg_admin: Engine, synthetic_sources: Path) -> Iterator[str
 @pytest.fixture
 def model_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """URL of a fresh copy of the ingested synthetic model on ``backend``."""
-    if backend == "sqlite":
-        path = tmp_path / "gridtopo.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_model_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    admin: Engine = request.getfixturevalue("pg_admin")
-    name = _create_pg_database(admin, template=request.getfixturevalue("pg_model_template"))
-    try:
-        yield _pg_url(name)
-    finally:
-        _drop_pg_database(admin, name)
+    yield from _clone(backend, tmp_path, request, "sqlite_model_template", "pg_model_template")
 
 
 @pytest.fixture
