@@ -29,6 +29,7 @@ from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
 from gridtopo.exports.commands import export as export_group
 from gridtopo.exports.commands import snapshot as snapshot_group
+from gridtopo.ingest.commands import quarantine_command, runs_command
 from gridtopo.quality.commands import audit as audit_command
 from gridtopo.quality.commands import findings as findings_group
 from gridtopo.status import database_status
@@ -307,6 +308,8 @@ def _print_ingest(r: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- topics
 
+main.add_command(runs_command)
+main.add_command(quarantine_command)
 main.add_command(export_group)
 main.add_command(audit_command)
 main.add_command(findings_group)

@@ -161,3 +161,30 @@ def test_cli_ingest_missing_directory_is_usage_error(empty_db_url: str, tmp_path
     result = CliRunner().invoke(main, ["--db", empty_db_url, "ingest", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_runs_and_quarantine_show_what_a_steward_must_fix(
+    model_db_url: str, synthetic_sources: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    runs = json.loads(runner.invoke(main, ["--db", model_db_url, "runs", "--json"]).output)
+    assert runs[0]["status"] == "succeeded" and runs[0]["totals"]["rows_quarantined"] > 0
+    shown = json.loads(runner.invoke(main, ["--db", model_db_url, "quarantine", "--json"]).output)
+    assert len(shown) == runs[0]["totals"]["rows_quarantined"]
+    truth = pl.read_csv(synthetic_sources / "truth" / "defects.csv", infer_schema=False)
+    missing = truth.filter(pl.col("defect") == "customer_missing_required")
+    lines = {(Path(r["file"]).name, r["line"]) for r in shown}
+    for file, line in missing.select("file", "line").iter_rows():
+        assert (Path(file).name, int(line)) in lines
+    only = json.loads(runner.invoke(main, ["--db", model_db_url, "quarantine", "--table",
+                                           "customers", "--rule", "missing_required",
+                                           "--json"]).output)
+    assert only and {(r["table"], r["rule"]) for r in only} == {("customers",
+                                                                 "missing_required")}
+    assert len(only) < len(shown)
+    out = tmp_path / "q.csv"
+    written = runner.invoke(main, ["--db", model_db_url, "quarantine", "--csv", str(out)])
+    assert written.exit_code == 0 and out.read_bytes().startswith("\ufeff".encode())
+    assert pl.read_csv(out).height == len(shown)
+    unknown = runner.invoke(main, ["--db", model_db_url, "quarantine", "--run", "999"])
+    assert unknown.exit_code == 2 and "999" in unknown.output

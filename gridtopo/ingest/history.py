@@ -1,0 +1,80 @@
+"""What ingest runs did: the run list and the quarantined rows a steward must look at.
+
+>>> runs(engine)[0]["status"]  # doctest: +SKIP
+'succeeded'
+>>> quarantined(engine, rule="not_a_number").height  # doctest: +SKIP
+20
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, func, select
+
+from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow
+from gridtopo.errors import InputError
+
+QUARANTINE_COLUMNS = ("run_id", "table", "file", "line", "field", "value", "rule", "message")
+
+
+def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs, newest first, with their totals and the reason of a failure."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(IngestRun.id, IngestRun.status, IngestRun.started_at, IngestRun.finished_at,
+                   IngestRun.source, IngestRun.user_name, IngestRun.message, IngestRun.summary)
+            .order_by(IngestRun.id.desc()).limit(limit)
+        ).all()
+    result = []
+    for row in rows:
+        summary = row.summary or {}
+        result.append({
+            "run_id": row.id, "status": row.status, "started_at": row.started_at,
+            "finished_at": row.finished_at, "source": row.source, "user": row.user_name,
+            "outcome": summary.get("status"), "totals": summary.get("totals"),
+            "message": row.message,
+        })
+    return result
+
+
+def latest_run(engine: Engine) -> int:
+    """Id of the newest run; :class:`InputError` when there is none."""
+    with engine.connect() as conn:
+        run_id = conn.scalar(select(func.max(IngestRun.id)))
+    if run_id is None:
+        raise InputError("no ingest run yet: run `gridtopo ingest SOURCE` first")
+    return int(run_id)
+
+
+def quarantined(
+    engine: Engine,
+    run_id: int | None = None,
+    *,
+    table: str | None = None,
+    rule: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """Quarantined rows of a run (default: the latest), in file and line order."""
+    run = latest_run(engine) if run_id is None else run_id
+    query = (
+        select(QuarantinedRow.run_id, IngestFile.table_name, IngestFile.path,
+               QuarantinedRow.line, QuarantinedRow.field, QuarantinedRow.value,
+               QuarantinedRow.rule, QuarantinedRow.message)
+        .join(IngestFile, IngestFile.id == QuarantinedRow.file_id)
+        .where(QuarantinedRow.run_id == run)
+        .order_by(IngestFile.path, QuarantinedRow.line)
+    )
+    if table:
+        query = query.where(IngestFile.table_name == table)
+    if rule:
+        query = query.where(QuarantinedRow.rule == rule)
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        if conn.scalar(select(IngestRun.id).where(IngestRun.id == run)) is None:
+            raise InputError(f"no ingest run {run}: see `gridtopo runs`")
+        rows = conn.execute(query).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=list(QUARANTINE_COLUMNS), orient="row",
+                        infer_schema_length=None)
