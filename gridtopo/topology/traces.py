@@ -84,14 +84,30 @@ def restoration(G: nx.MultiGraph, open_devices: Iterable[str]) -> list[dict[str,
         if not data["normal_open"] or not data["in_service"] or eid in opened:
             continue
         if (u in dead and v in after) or (v in dead and u in after):
-            restored = energized_nodes(G, open_devices=opened, closed_devices=[eid]) & dead
-            donor = v if u in dead else u
+            donor, start = (v, u) if u in dead else (u, v)
+            restored = _reach_within(G, start, dead, set(opened))
             feeder = next((d["feeder_id"] for _, _, d in G.edges(donor, data=True)
                            if d["feeder_id"]), None)
             ties.append({"tie": eid, "via_feeder": feeder, "nodes": len(restored),
                          "transformers": _transformers(G, restored)})
     ties.sort(key=lambda t: (-len(t["transformers"]), -t["nodes"], t["tie"]))
     return ties
+
+
+def _reach_within(G: nx.MultiGraph, start: str, allowed: set[str], opened: set[str]
+                  ) -> set[str]:
+    """Nodes of ``allowed`` that ``start`` reaches by conducting edges: what a closed tie
+    re-energizes among the dead nodes, without searching the whole network again."""
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        for other, keyed in G.adj[node].items():
+            if other in allowed and other not in seen and any(
+                    conducts(d, e, opened, set()) for e, d in keyed.items()):
+                seen.add(other)
+                queue.append(other)
+    return seen
 
 
 def _feeder_graph(G: nx.MultiGraph, feeder_id: str) -> nx.MultiGraph:
