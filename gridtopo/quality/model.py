@@ -80,17 +80,18 @@ class Model:
     ingest_run_id: int | None
 
     def chain(self) -> pl.DataFrame:
-        """One row per customer with its decided transformer, feeder and station (or null)."""
+        """Per customer (in ``customers`` order): area_code and the decided transformer_id,
+        feeder_id and station_id (null where the chain breaks)."""
         return (
             self.customers.select("customer_id", "area_code")
             .join(self.customer_links.rename({"from_id": "customer_id",
                                               "to_id": "transformer_id"}),
-                  on="customer_id", how="left")
+                  on="customer_id", how="left", maintain_order="left")
             .join(self.transformer_links.rename({"from_id": "transformer_id",
                                                  "to_id": "feeder_id"}),
-                  on="transformer_id", how="left")
+                  on="transformer_id", how="left", maintain_order="left")
             .join(self.feeder_links.rename({"from_id": "feeder_id", "to_id": "station_id"}),
-                  on="feeder_id", how="left")
+                  on="feeder_id", how="left", maintain_order="left")
         )
 
 
@@ -177,9 +178,9 @@ def load_model(engine: Engine) -> Model:
     if all(frames[t].is_empty() for t in ("customers", "transformers", "feeders")):
         raise EmptyModelError("the last ingest loaded no customers, transformers or feeders: "
                               "nothing to audit")
-    links = {
-        name: _read(engine, "links", [("from_id", "from_id", S), ("to_id", "to_id", S)],
-                    f"kind = '{kind}'")
-        for name, kind in LINK_KINDS.items()
-    }
+    every = _read(engine, "links", [("kind", "kind", S), ("from_id", "from_id", S),
+                                    ("to_id", "to_id", S)])  # one scan for the four kinds
+    links = {name: every.filter(pl.col("kind") == kind).drop("kind")
+             for name, kind in LINK_KINDS.items()}
+    del every
     return Model(**frames, **links, ingest_run_id=int(run))

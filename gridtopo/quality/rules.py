@@ -101,8 +101,8 @@ class Facts:
             .agg(pl.col("lon").median().alias("c_lon"), pl.col("lat").median().alias("c_lat"),
                  pl.len().alias("n_located"))
         )
-        customers = model.customers.join(model.chain().drop("area_code"), on="customer_id",
-                                          how="left")
+        chain = model.chain().select("transformer_id", "feeder_id", "station_id")
+        customers = model.customers.hstack(chain.get_columns())  # same order: no copy
         # the largest frames exist once: customers with their chain, customer links folded in
         lean = replace(model, customers=customers, customer_links=model.customer_links.clear())
         return cls(lean, config, customers, transformers, centres)
