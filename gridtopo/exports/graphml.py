@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
-import polars as pl
 from sqlalchemy import Engine
 
 from gridtopo.exports.files import atomic_open, refuse_existing
@@ -66,12 +65,8 @@ def export_graphml(
     """Write the equipment graph of ``scope`` to ``path``; return node and edge counts."""
     refuse_existing([path], overwrite)
     with engine.connect() as conn:
-        network = read_network(conn, open_view(conn, scope))
-    G = network.graph()
+        G = read_network(conn, open_view(conn, scope)).graph()
     energized = energized_nodes(G)
-    # from the frame, not the node attribute: build_graph's lists are one shared object
-    hanging = dict(network.graph_frames()[2].group_by("node").agg(
-        pl.col("transformer_id").sort().str.join(",")).iter_rows())
     supply_of: dict[str, list[str]] = {}
     for feeder, node in G.graph["supply"].items():
         supply_of.setdefault(node, []).append(feeder)
@@ -79,9 +74,9 @@ def export_graphml(
     done = 0
     with atomic_open(path, "w", encoding="utf-8") as handle:
         _header(handle)
-        for node in G.nodes:
+        for node, attrs in G.nodes(data=True):
             handle.write(f"<node id={quoteattr(node)}>"
-                         + _data("transformers", hanging.get(node, ""))
+                         + _data("transformers", ",".join(sorted(attrs["transformers"])))
                          + _data("supply_of", ",".join(sorted(supply_of.get(node, []))))
                          + _data("energized", node in energized) + "</node>\n")
             done += 1
