@@ -74,7 +74,10 @@ def test_csv_reimports_to_the_same_model(model_engine: Engine, second_db_url: st
 
 def test_masking_filters_and_refusal(model_engine: Engine, tmp_path: Path) -> None:
     out = tmp_path / "masked"
-    export_csv(model_engine, out)
+    reports: list[tuple[str, int, int]] = []
+    counts = export_csv(model_engine, out, progress=lambda *r: reports.append(r))
+    last = {stage: (done, total) for stage, done, total in reports}
+    assert last["export customers.csv"] == (counts["customers.csv"],) * 2
     customers = pl.read_csv(out / "customers.csv", infer_schema=False)
     names = customers["customer_name"].drop_nulls()
     assert names.str.ends_with("**").all()
