@@ -178,9 +178,12 @@ def load_model(engine: Engine) -> Model:
     if all(frames[t].is_empty() for t in ("customers", "transformers", "feeders")):
         raise EmptyModelError("the last ingest loaded no customers, transformers or feeders: "
                               "nothing to audit")
-    every = _read(engine, "links", [("kind", "kind", S), ("from_id", "from_id", S),
-                                    ("to_id", "to_id", S)])  # one scan for the four kinds
-    links = {name: every.filter(pl.col("kind") == kind).drop("kind")
-             for name, kind in LINK_KINDS.items()}
-    del every
+    pair: list[tuple[str, str, pl.DataType | type[pl.DataType]]] = [
+        ("from_id", "from_id", S), ("to_id", "to_id", S)]
+    links = {"customer_links": _read(engine, "links", pair, "kind = 'customer_transformer'")}
+    with engine.connect() as conn:  # the other kinds are small: through the (kind, …) index
+        for name, kind in LINK_KINDS.items():
+            if name not in links:
+                links[name] = read_frame(conn, "SELECT from_id, to_id FROM links WHERE "
+                                         f"kind = '{kind}'", {"from_id": S, "to_id": S})
     return Model(**frames, **links, ingest_run_id=int(run))

@@ -505,6 +505,8 @@ def customer_far_from_transformer(f: Facts) -> pl.DataFrame:
                                           pl.col("lat").alias("t_lat")),
               on="transformer_id", how="left")
         .join(f.area_centres, on="area_code", how="left")
+        .filter(distance_m(pl.col("lon"), pl.col("lat"), pl.coalesce("t_lon", "c_lon"),
+                           pl.coalesce("t_lat", "c_lat")) > max_m)
         .with_columns(pl.when(pl.col("t_lon").is_not_null())
                       .then(pl.format("its transformer {}", "transformer_id"))
                       .otherwise(pl.format("its area {}'s customers", "area_code"))
@@ -512,7 +514,6 @@ def customer_far_from_transformer(f: Facts) -> pl.DataFrame:
                       distance_m(pl.col("lon"), pl.col("lat"),
                                  pl.coalesce("t_lon", "c_lon"), pl.coalesce("t_lat", "c_lat"))
                       .alias("d"))
-        .filter(pl.col("d") > max_m)
     )
     return findings(
         rows, "customer_far_from_transformer", "customer", "customer_id",
