@@ -60,6 +60,7 @@ _TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataTyp
         ("meter_id", "meter_id", S), ("contract_kva", "contract_kva", F),
         ("status", "status", S), (POINT, "lon", F), (UPDATED, "updated_at", S)], ""),
 }
+CUSTOMER_STATUS = pl.Enum(["active", "closed"])
 LINK_KINDS = {"customer_links": "customer_transformer", "area_links": "area_transformer",
               "transformer_links": "transformer_feeder", "feeder_links": "feeder_station"}
 
@@ -174,6 +175,9 @@ def load_model(engine: Engine) -> Model:
         if "updated_at" in frame.columns:
             frame = frame.with_columns(
                 pl.col("updated_at").str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False))
+        if name == "customers":  # 14 M rows: few distinct values, stored as codes
+            frame = frame.with_columns(pl.col("status").cast(CUSTOMER_STATUS),
+                                       pl.col("station_name").cast(pl.Categorical))
         frames[name] = frame
     if all(frames[t].is_empty() for t in ("customers", "transformers", "feeders")):
         raise EmptyModelError("the last ingest loaded no customers, transformers or feeders: "

@@ -143,7 +143,8 @@ def customer_area_unknown(f: Facts) -> pl.DataFrame:
     bad = f.customers.filter(pl.col("transformer_id").is_null()).drop("feeder_id").join(
         m.areas.select("area_code"), on="area_code", how="anti")
     named = match_area_feeders(
-        bad.select(pl.col("customer_id").alias("area_code"), "feeder_name", "station_name"),
+        bad.select(pl.col("customer_id").alias("area_code"), "feeder_name",
+                   pl.col("station_name").cast(pl.Utf8)),
         m.feeders, m.stations,
     ).rename({"area_code": "customer_id"})
     rows = bad.join(named, on="customer_id", how="left")
