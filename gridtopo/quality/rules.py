@@ -26,8 +26,7 @@ from gridtopo.ingest.crs import to_wgs84
 from gridtopo.quality.config import AuditConfig
 from gridtopo.quality.model import Model
 from gridtopo.topology.names import feeder_key, transformer_key
-from gridtopo.topology.reconcile import _distance_m as distance_m
-from gridtopo.topology.reconcile import match_area_feeders
+from gridtopo.topology.reconcile import distance_m, match_area_feeders
 
 FINDING_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rule": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8, "message": pl.Utf8,

@@ -272,8 +272,9 @@ def area_centroids(customers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _distance_m(lon1: pl.Expr, lat1: pl.Expr, lon2: pl.Expr, lat2: pl.Expr) -> pl.Expr:
-    """Equirectangular distance in metres: exact enough below a few km."""
+def distance_m(lon1: pl.Expr, lat1: pl.Expr, lon2: pl.Expr, lat2: pl.Expr) -> pl.Expr:
+    """Equirectangular distance in metres between two lon/lat columns: exact enough below a
+    few km, and columnar (the audit's distance rules use it too)."""
     kx = (lat1.radians().cos()) * 111_320.0
     return (((lon2 - lon1) * kx) ** 2 + ((lat2 - lat1) * 110_574.0) ** 2).sqrt()
 
@@ -358,7 +359,7 @@ def nearest_transformers(
                                                              "lon", "lat"),
               on="feeder_id", how="inner")
         .with_columns(
-            _distance_m(pl.col("a_lon"), pl.col("a_lat"), pl.col("lon"), pl.col("lat"))
+            distance_m(pl.col("a_lon"), pl.col("a_lat"), pl.col("lon"), pl.col("lat"))
             .alias("distance_m")
         )
         .sort(["area_code", "distance_m", "transformer_id"])
