@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlalchemy import Engine, text
 
@@ -83,3 +84,14 @@ def test_report_is_self_contained_renders_and_links_gx(model_engine: Engine, bac
     rows = findings_table.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")[:-1]
     assert len(rows) == len(ids)
     assert all(i in row for i, row in zip(ids, rows, strict=True))
+
+
+def test_report_tables_show_missing_values_as_a_dash() -> None:
+    """A first run has no previous score: the table says —, not Python's None."""
+    from gridtopo.quality.report import _table
+
+    frame = pl.DataFrame({"region": ["广州"], "overall": [0.9], "change since last run": [None]},
+                         schema={"region": pl.Utf8, "overall": pl.Float64,
+                                 "change since last run": pl.Utf8})
+    page = _table(frame, ("overall",), "regions")
+    assert "<td>90.0%</td>" in page and "<td>—</td>" in page and "None" not in page

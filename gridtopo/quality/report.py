@@ -112,12 +112,12 @@ render();
 
 
 def _table(frame: pl.DataFrame, percent: tuple[str, ...], table_id: str) -> str:
-    """A static HTML table of ``frame`` (scores shown as percentages)."""
+    """A static HTML table of ``frame`` (scores shown as percentages, missing values as —)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = []
     for row in frame.iter_rows(named=True):
-        cells = [f"{v * 100:.1f}%" if k in percent and v is not None else html.escape(str(v))
-                 for k, v in row.items()]
+        cells = ["—" if v is None else f"{v * 100:.1f}%" if k in percent
+                 else html.escape(str(v)) for k, v in row.items()]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>'
             + "".join(rows) + "</tbody></table>")
