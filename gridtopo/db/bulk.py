@@ -56,7 +56,7 @@ def _prepare(
             casts.append(column.dt.strftime("%Y-%m-%d %H:%M:%S.%6f").alias(name))
         elif dtype == pl.Boolean and backend == "sqlite":
             casts.append(column.cast(pl.Int8).alias(name))
-        elif isinstance(dtype, pl.Struct | pl.List):
+        elif isinstance(dtype, pl.Struct):
             casts.append(column.struct.json_encode().alias(name))
     return frame.with_columns(casts) if casts else frame
 

@@ -197,6 +197,12 @@ def customers(view: View, geometry: Geometry = "wkb", *, chain: bool = False) ->
                                               links.c.from_id == t.c.customer_id))
         query = query.add_columns(links.c.to_id.label("transformer_id"))
     query = query.select_from(source)
+    return _customers_in_scope(query, t, view)
+
+
+def _customers_in_scope(query: Select[Any], t: Any, view: View) -> Select[Any]:
+    """Restrict a customers query to the view's feeders (through the customer's reconciled
+    transformer) and bounding box, in customer order."""
     if view.feeder_ids is not None:
         query = query.where(_linked_to_scope(
             View(run=view.run, feeder_ids=view.feeder_ids), "customer_transformer",
@@ -224,13 +230,7 @@ def chain(view: View) -> Select[Any]:
             .outerjoin(fs, and_(fs.c.kind == "feeder_station", fs.c.from_id == tf.c.to_id))
         )
     )
-    if view.feeder_ids is not None:
-        query = query.where(_linked_to_scope(
-            View(run=view.run, feeder_ids=view.feeder_ids), "customer_transformer",
-            t.c.customer_id))
-    if view.bbox is not None:
-        query = query.where(_in_box(t, view))
-    return query.order_by(t.c.customer_id)
+    return _customers_in_scope(query, t, view)
 
 
 def nodes(view: View) -> Select[Any]:
