@@ -50,8 +50,8 @@ def _run_ingest(url: str, sources: str, queue: mp.Queue) -> None:  # type: ignor
     total = time.perf_counter() - started
     rss = _rss_mb()
     with engine.connect() as conn:
-        links = read_frame(conn, "SELECT from_id, to_id, method FROM links WHERE kind = "
-                           "'customer_transformer'",
+        links = read_frame(conn, "SELECT customer_id, transformer_id, link_method FROM "
+                           "customers WHERE transformer_id IS NOT NULL",
                            {"from_id": pl.Utf8, "to_id": pl.Utf8, "method": pl.Utf8})
     accuracy = link_accuracy(links, read_truth(Path(sources) / "truth"))
     queue.put({"report": report.to_dict(), "total": total, "rss_mb": rss,

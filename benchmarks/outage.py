@@ -69,8 +69,7 @@ WITH RECURSIVE below(node) AS (
 )
 SELECT {select} FROM below b
 JOIN transformers t ON t.node = b.node AND t.status = 'in_service'
-JOIN links l ON l.kind = 'customer_transformer' AND l.to_id = t.transformer_id
-JOIN customers c ON c.customer_id = l.from_id AND c.status <> 'closed'
+JOIN customers c ON c.transformer_id = t.transformer_id AND c.status <> 'closed'
 """
 
 
@@ -85,10 +84,9 @@ WITH RECURSIVE below(node) AS (
 )
 SELECT {select} FROM below b
 CROSS JOIN transformers t ON t.node = b.node AND t.status = 'in_service'
-CROSS JOIN links l ON l.kind = 'customer_transformer' AND l.to_id = t.transformer_id
-CROSS JOIN customers c ON c.customer_id = l.from_id AND c.status <> 'closed'
+CROSS JOIN customers c ON c.transformer_id = t.transformer_id AND c.status <> 'closed'
 """
-"""SQLite's planner would scan all customer links per node: CROSS JOIN fixes the join order."""
+"""SQLite's planner would scan all customers per node: CROSS JOIN fixes the join order."""
 
 
 def log(message: str) -> None:

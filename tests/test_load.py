@@ -66,8 +66,10 @@ def test_load_writes_every_table(engine: Engine) -> None:
         assert conn.scalar(select(CustomerPersonal.customer_name).where(
             CustomerPersonal.customer_id == "C1")) == "张伟"
         assert conn.scalar(select(Customer.source_line).where(Customer.customer_id == "C3")) == 4
+        assert conn.scalar(select(func.count()).select_from(Customer).where(
+            Customer.transformer_id.is_not(None))) == 3
         assert conn.scalar(select(func.count()).select_from(Link).where(
-            Link.kind == "customer_transformer")) == 3
+            Link.kind == "customer_transformer")) == 0  # customer links live on the customer
         assert conn.scalar(select(Edge.normal_open).where(Edge.edge_id == "E1")) is False
         assert conn.scalar(select(func.ST_X(Transformer.geom)).where(
             Transformer.transformer_id == "PB-3")) == pytest.approx(113.5)
@@ -104,7 +106,7 @@ def test_reload_replaces_and_failure_keeps_previous_model(engine: Engine) -> Non
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 2
     broken = reconcile(data).links.with_columns(pl.lit(2.0).alias("confidence"))
-    with pytest.raises(BulkLoadError, match="links"):
+    with pytest.raises(BulkLoadError, match="confidence"):  # the customers' first
         load(engine, data, broken, run_id=3)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 2
@@ -123,8 +125,9 @@ def test_versions_archive_changed_and_removed_rows(engine: Engine) -> None:
     second = tables(moved)
     result = load(engine, second, reconcile(second).links, run_id=3)
     assert result.changes["customers"] == {"added": 0, "changed": 1, "removed": 1}
-    # C2 now goes to PB-1; TQ1's and TQ2's spatial evidence moved with C2's position
-    assert result.changes["links"] == {"added": 0, "changed": 3, "removed": 0}  # C4 had none
+    # C2 now goes to PB-1 (a change of C2's own row); TQ1's and TQ2's spatial evidence
+    # moved with C2's position
+    assert result.changes["links"] == {"added": 0, "changed": 2, "removed": 0}
     with engine.connect() as conn:
         history = conn.execute(text(
             "SELECT customer_id, area_code, valid_from_run, valid_to_run FROM customers_history "
@@ -133,10 +136,10 @@ def test_versions_archive_changed_and_removed_rows(engine: Engine) -> None:
         current = dict(conn.execute(text(
             "SELECT customer_id, valid_from_run FROM customers")).all())
         assert current == {"C1": 1, "C2": 3, "C3": 1}
-        link_history = conn.execute(text(
-            "SELECT from_id, to_id FROM links_history WHERE kind = 'customer_transformer'"
-        )).all()
-        assert [tuple(r) for r in link_history] == [("C2", "PB-2")]
+        moved = conn.execute(text(
+            "SELECT h.transformer_id, c.transformer_id FROM customers_history h "
+            "JOIN customers c ON c.customer_id = h.customer_id")).all()
+        assert [tuple(r) for r in moved] == [("PB-2", "PB-1")]
 
 
 def test_rows_breaking_a_reference_are_refused_whole(engine: Engine) -> None:

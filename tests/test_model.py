@@ -62,15 +62,16 @@ def _network(session: Session) -> None:
                         capacity_kva=400),
         Customer(customer_id="0300000000001", area_code="TQ1", phase="A", contract_kva=8,
                  voltage_class="220V", source_file_id=source.id, source_line=2,
+                 transformer_id="PB-1", link_method="cross_system_id", link_confidence=0.99,
                  updated_at=dt.datetime(2026, 5, 1, 8, 30, tzinfo=dt.UTC),
                  geom=from_shape(Point(113.2646, 23.1292), srid=SRID),
                  personal=CustomerPersonal(customer_name="张伟", phone="13800138000",
                                            address="广东省广州市天河区龙华路1号")),
         Customer(customer_id="0300000000002", area_code="TQ1", phase="B",
                  geom=from_shape(FAR, srid=SRID)),
-        Link(kind="customer_transformer", from_id="0300000000001", to_id="PB-1",
+        Link(kind="area_transformer", from_id="TQ1", to_id="PB-1",
              method="cross_system_id", confidence=0.99, run_id=run.id,
-             evidence={"rows": ["customers.csv:2"], "via_area": "TQ1"}),
+             evidence={"score": 9, "by_pms_id": True}),
     ])
     session.commit()
 
@@ -95,7 +96,8 @@ def test_round_trip_every_entity(engine: Engine) -> None:
         tie = session.get(Edge, "SB-3")
         assert tie is not None and tie.normal_open is True and tie.feeder_id is None
         link = session.scalars(select(Link)).one()
-        assert link.evidence == {"rows": ["customers.csv:2"], "via_area": "TQ1"}
+        assert link.evidence == {"score": 9, "by_pms_id": True}
+        assert (customer.transformer_id, customer.link_method) == ("PB-1", "cross_system_id")
         assert session.get(Station, "BDZ-1").station_name == "110kV龙华站"  # type: ignore[union-attr]
 
 
@@ -138,11 +140,16 @@ def test_personal_data_deleted_with_customer(engine: Engine) -> None:
              confidence=1.5),
         Edge(edge_id="E", kind="wire", from_node="a", to_node="b"),
         Customer(customer_id="C", area_code="A", contract_kva=-1),
+        Customer(customer_id="C", area_code="A", transformer_id="T", link_method="guess",
+                 link_confidence=0.5),
+        Customer(customer_id="C", area_code="A", transformer_id="T", link_method="steward",
+                 link_confidence=2.0),
         Finding(fingerprint="f", rule="r", dimension="completeness", severity="urgent",
                 entity_type="customer", entity_id="C", message="m"),
         OutageEvent(kind="rolling", started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)),
     ],
-    ids=["link-method", "link-confidence", "edge-kind", "contract-kva", "severity",
+    ids=["link-method", "link-confidence", "edge-kind", "contract-kva",
+         "customer-link-method", "customer-link-confidence", "severity",
          "outage-kind"],
 )
 def test_check_constraints_reject_bad_values(engine: Engine, bad: object) -> None:

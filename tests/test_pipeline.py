@@ -24,8 +24,8 @@ from gridtopo.topology.accuracy import link_accuracy, read_truth
 def customer_links(engine: Engine) -> pl.DataFrame:
     with engine.connect() as conn:
         return read_frame(
-            conn, "SELECT from_id, to_id, method, confidence FROM links "
-                  "WHERE kind = 'customer_transformer' ORDER BY from_id",
+            conn, "SELECT customer_id, transformer_id, link_method, link_confidence "
+                  "FROM customers WHERE transformer_id IS NOT NULL ORDER BY customer_id",
             {"from_id": pl.Utf8, "to_id": pl.Utf8, "method": pl.Utf8, "confidence": pl.Float64},
         )
 

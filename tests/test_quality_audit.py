@@ -124,8 +124,8 @@ def test_accepted_fix_becomes_decision_that_next_ingest_applies(
     ingest(model_engine, synthetic_sources)
     with model_engine.connect() as conn:
         link = conn.execute(text(
-            "SELECT to_id, method FROM links WHERE kind = 'customer_transformer' "
-            "AND from_id = :e"), {"e": fix["entity_id"]}).one()
+            "SELECT transformer_id, link_method FROM customers WHERE customer_id = :e"),
+            {"e": fix["entity_id"]}).one()
     assert tuple(link) == (fix["to_id"], "steward")
     after = audit(model_engine)
     status = {f["id"]: f["status"] for f in list_findings(model_engine)}

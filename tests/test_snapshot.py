@@ -41,6 +41,9 @@ def modified_sources(sources: Path, out: Path, engine: Engine) -> dict[str, str]
     with engine.connect() as conn:
         links = {(k, f): t for k, f, t in conn.execute(select(Link.kind, Link.from_id,
                                                               Link.to_id))}
+        links.update((("customer_transformer", c), t) for c, t in conn.execute(text(
+            "SELECT customer_id, transformer_id FROM customers "
+            "WHERE transformer_id IS NOT NULL")))
         feeders = [r[0] for r in conn.execute(text("SELECT feeder_id FROM feeders "
                                                    "ORDER BY feeder_id"))]
     customers = out / "marketing" / "customers.csv"

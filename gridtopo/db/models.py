@@ -291,15 +291,25 @@ class TransformerArea(VersionedMixin, SourceRowMixin, Base):
 
 
 class Customer(VersionedMixin, SourceRowMixin, Base):
-    """An electricity account (户号) with its marketing-side view of the chain.
+    """An electricity account (户号) with its marketing-side view of the chain, and its
+    reconciled link to a transformer.
 
-    Names, addresses and phones are in :class:`CustomerPersonal`, never here.
+    The customer→transformer link lives on this row (``transformer_id``, ``link_method``,
+    ``link_confidence``), not in :class:`Link`: there is one per customer, its evidence is the
+    row's own ``area_code`` (the customer inherits its area's link), and at 14 million customers
+    a separate link row with two indexes cost more to load than the customer itself. A
+    customer whose link could not be decided has a null ``transformer_id`` (the ingest report
+    and the audit say why). Names, addresses and phones are in :class:`CustomerPersonal`.
     """
 
     __tablename__ = "customers"
     __table_args__ = (
         CheckConstraint(_in("status", ("active", "closed")), "status"),
         CheckConstraint("contract_kva IS NULL OR contract_kva >= 0", "contract_kva"),
+        CheckConstraint("link_method IS NULL OR " + _in("link_method", LINK_METHODS),
+                        "link_method"),
+        CheckConstraint("link_confidence IS NULL OR (link_confidence >= 0 AND "
+                        "link_confidence <= 1)", "link_confidence"),
     )
 
     customer_id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -316,6 +326,9 @@ class Customer(VersionedMixin, SourceRowMixin, Base):
     geom: Mapped[WKBElement | None] = mapped_column(
         Geometry("POINT", srid=SRID, spatial_index=True)
     )
+    transformer_id: Mapped[str | None] = mapped_column(ID, index=True)
+    link_method: Mapped[str | None] = mapped_column(String(32))
+    link_confidence: Mapped[float | None] = mapped_column(Float)
 
     personal: Mapped[CustomerPersonal | None] = relationship(
         back_populates="customer", cascade="all, delete-orphan", uselist=False
@@ -343,11 +356,13 @@ class CustomerPersonal(Base):
 class Link(VersionedMixin, Base):
     """One decided link of the chain, with how it was decided and how sure gridtopo is.
 
-    ``kind`` is one of ``customer_transformer``, ``area_transformer``, ``transformer_feeder``,
-    ``feeder_station``; ``from_id`` is the lower entity (e.g. the customer) and ``to_id`` the
-    upper one (e.g. the transformer). An entity has at most one link of each kind; what could not
-    be decided has no link and is reported instead. ``evidence`` names the source rows and the
-    values that decided it, e.g. ``{"rows": ["customers.csv:12"], "via_area": "TQ44..."}``.
+    ``kind`` is one of ``area_transformer``, ``transformer_feeder``, ``feeder_station``;
+    ``from_id`` is the lower entity (e.g. the area) and ``to_id`` the upper one (e.g. the
+    transformer). Customer→transformer links are stored on :class:`Customer` instead;
+    ``customer_transformer`` stays a link kind of steward decisions, findings and the
+    reconciliation's result. An entity has at most one link of each kind; what could not be
+    decided has no link and is reported instead. ``evidence`` holds the values that decided it,
+    e.g. ``{"score": 9, "by_pms_id": true, "by_area_code": true, ...}``.
     """
 
     __tablename__ = "links"

@@ -192,10 +192,7 @@ def customers(view: View, geometry: Geometry = "wkb", *, chain: bool = False) ->
                    *_geometry(t, geometry))
     source: FromClause = t.outerjoin(personal, personal.c.customer_id == t.c.customer_id)
     if chain:
-        links = versioned("links", view.run)
-        source = source.outerjoin(links, and_(links.c.kind == "customer_transformer",
-                                              links.c.from_id == t.c.customer_id))
-        query = query.add_columns(links.c.to_id.label("transformer_id"))
+        query = query.add_columns(t.c.transformer_id)
     query = query.select_from(source)
     return _customers_in_scope(query, t, view)
 
@@ -204,9 +201,10 @@ def _customers_in_scope(query: Select[Any], t: Any, view: View) -> Select[Any]:
     """Restrict a customers query to the view's feeders (through the customer's reconciled
     transformer) and bounding box, in customer order."""
     if view.feeder_ids is not None:
-        query = query.where(_linked_to_scope(
-            View(run=view.run, feeder_ids=view.feeder_ids), "customer_transformer",
-            t.c.customer_id))
+        scope = versioned("transformers", view.run)
+        query = query.where(t.c.transformer_id.in_(
+            select(scope.c.transformer_id).where(*_transformer_filter(
+                scope, View(run=view.run, feeder_ids=view.feeder_ids)))))
     if view.bbox is not None:
         query = query.where(_in_box(t, view))
     return query.order_by(t.c.customer_id)
@@ -216,17 +214,15 @@ def chain(view: View) -> Select[Any]:
     """One row per customer in scope: its transformer, feeder, station (blank where the chain
     breaks), and how the customer→transformer link was decided."""
     t = versioned("customers", view.run)
-    ct = versioned("links", view.run).alias("ct")
     tf = versioned("links", view.run).alias("tf")
     fs = versioned("links", view.run).alias("fs")
     query = (
-        select(t.c.customer_id, ct.c.to_id.label("transformer_id"),
-               tf.c.to_id.label("feeder_id"), fs.c.to_id.label("station_id"), ct.c.method,
-               ct.c.confidence)
+        select(t.c.customer_id, t.c.transformer_id, tf.c.to_id.label("feeder_id"),
+               fs.c.to_id.label("station_id"), t.c.link_method.label("method"),
+               t.c.link_confidence.label("confidence"))
         .select_from(
-            t.outerjoin(ct, and_(ct.c.kind == "customer_transformer",
-                                 ct.c.from_id == t.c.customer_id))
-            .outerjoin(tf, and_(tf.c.kind == "transformer_feeder", tf.c.from_id == ct.c.to_id))
+            t.outerjoin(tf, and_(tf.c.kind == "transformer_feeder",
+                                 tf.c.from_id == t.c.transformer_id))
             .outerjoin(fs, and_(fs.c.kind == "feeder_station", fs.c.from_id == tf.c.to_id))
         )
     )

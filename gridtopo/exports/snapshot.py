@@ -3,7 +3,7 @@
 :func:`diff` compares the model as of run A with the model as of run B and reports
 
 * customers added and removed;
-* customers moved to another transformer (their reconciled ``customer_transformer`` link);
+* customers moved to another transformer (their reconciled ``transformer_id``);
 * transformers moved to another feeder (their ``transformer_feeder`` link);
 * switching devices whose ``normal_open`` or ``in_service`` changed.
 
@@ -98,26 +98,25 @@ def _moved(before: pl.DataFrame, after: pl.DataFrame, key: str, what: str) -> pl
             .sort(key))
 
 
-def _link_kind(kind: str) -> Any:
-    return lambda t: t.c.kind == kind
-
-
 def diff_runs(conn: Connection, run_a: int, run_b: int) -> SnapshotDiff:
     """:class:`SnapshotDiff` between two resolved run ids."""
     a, b = sorted((run_a, run_b))
-    key = {"customer_id": pl.Utf8}
-    cust_before, cust_after = _versions(conn, "customers", a, b, key)
+    chain = {"customer_id": pl.Utf8, "transformer_id": pl.Utf8}
+    cust_before, cust_after = _versions(conn, "customers", a, b, chain)
     link = {"from_id": pl.Utf8, "to_id": pl.Utf8}
-    ct = _versions(conn, "links", a, b, link, _link_kind("customer_transformer"))
-    tf = _versions(conn, "links", a, b, link, _link_kind("transformer_feeder"))
+    tf = _versions(conn, "links", a, b, link, lambda t: t.c.kind == "transformer_feeder")
     switch = {"edge_id": pl.Utf8, "kind": pl.Utf8, "normal_open": pl.Boolean,
               "in_service": pl.Boolean}
     sw = _versions(conn, "edges", a, b, switch, lambda t: t.c.kind.in_(SWITCHING_KINDS))
     if run_a > run_b:  # report from A's side
         cust_before, cust_after = cust_after, cust_before
-        ct, tf, sw = ct[::-1], tf[::-1], sw[::-1]
-    added = cust_after.join(cust_before, on="customer_id", how="anti").sort("customer_id")
-    removed = cust_before.join(cust_after, on="customer_id", how="anti").sort("customer_id")
+        tf, sw = tf[::-1], sw[::-1]
+    added = (cust_after.join(cust_before, on="customer_id", how="anti")
+             .select("customer_id").sort("customer_id"))
+    removed = (cust_before.join(cust_after, on="customer_id", how="anti")
+               .select("customer_id").sort("customer_id"))
+    chain_before, chain_after = (f.rename({"customer_id": "from_id", "transformer_id": "to_id"})
+                                 for f in (cust_before, cust_after))
     switches = sw[0].join(sw[1], on="edge_id", suffix="_after").filter(
         (pl.col("normal_open") != pl.col("normal_open_after"))
         | (pl.col("in_service") != pl.col("in_service_after"))
@@ -128,7 +127,7 @@ def diff_runs(conn: Connection, run_a: int, run_b: int) -> SnapshotDiff:
     ).sort("edge_id")
     return SnapshotDiff(
         run_a=run_a, run_b=run_b, customers_added=added, customers_removed=removed,
-        customers_moved=_moved(*ct, "customer_id", "transformer"),
+        customers_moved=_moved(chain_before, chain_after, "customer_id", "transformer"),
         transformers_moved=_moved(*tf, "transformer_id", "feeder"),
         switches_changed=switches,
     )

@@ -182,9 +182,9 @@ def load_model(engine: Engine) -> Model:
     if all(frames[t].is_empty() for t in ("customers", "transformers", "feeders")):
         raise EmptyModelError("the last ingest loaded no customers, transformers or feeders: "
                               "nothing to audit")
-    pair: list[tuple[str, str, pl.DataType | type[pl.DataType]]] = [
-        ("from_id", "from_id", S), ("to_id", "to_id", S)]
-    links = {"customer_links": _read(engine, "links", pair, "kind = 'customer_transformer'")}
+    chain: list[tuple[str, str, pl.DataType | type[pl.DataType]]] = [
+        ("customer_id", "from_id", S), ("transformer_id", "to_id", S)]
+    links = {"customer_links": _read(engine, "customers", chain, "transformer_id IS NOT NULL")}
     with engine.connect() as conn:  # the other kinds are small: through the (kind, …) index
         for name, kind in LINK_KINDS.items():
             if name not in links:
