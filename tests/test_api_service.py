@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from gridtopo.api.app import MAX_BODY_BYTES, create_app
 from gridtopo.api.keys import create_key, list_keys, revoke_key
 from gridtopo.topology.index import load_index
-from tests.test_outage_events import Oracle, _fuse_with_customers
+from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 
 
 @pytest.fixture
@@ -129,6 +129,76 @@ def test_keys_scopes_masking_pagination_and_errors(api: dict[str, Any], model_en
     assert calls["predictions"][0]["device"] == fuse or below <= oracle.out(
         [calls["predictions"][0]["device"]])
     assert client.get("/openapi.json").json()["info"]["title"] == "gridtopo outage API"
+
+
+def test_switching_plans_over_http(api: dict[str, Any]) -> None:
+    keys, oracle = api["keys"], api["oracle"]
+    client = TestClient(api["app"], raise_server_exceptions=False)
+    plan = _switching_plan(oracle)
+    reader, writer = h(keys["reader"]), h(keys["writer"])
+    body = {"devices": plan.opens, "close": [plan.tie], "list_customers": True, "limit": 1000}
+    data = client.post("/v1/impact", json=body, headers=reader).json()
+    assert data["closed"] == [plan.tie] and data["customers"] == len(plan.out)
+    assert {c["customer_id"] for c in data["customer_list"]["items"]} == plan.out
+    assert data["picked_up"][0]["tie"] == plan.tie
+    assert data["picked_up"][0]["customers"] == len(plan.picked)
+
+    line = next(e for e, kind, *_ in oracle.edges.iter_rows() if kind == "line")
+    for wrong, code, named in (({"close": [line]}, 422, line),
+                               ({"close": ["NO-TIE"]}, 404, "NO-TIE"),
+                               ({"devices": [plan.tie], "close": [plan.tie]}, 422, plan.tie),
+                               ({"devices": [], "close": []}, 422, "at least one device")):
+        r = client.post("/v1/impact", json={"devices": plan.opens, **wrong}, headers=reader)
+        assert r.status_code == code and named in r.text, (wrong, r.text)
+    r = client.post("/v1/outages", json={"devices": plan.opens, "close": [line]},
+                    headers=writer)
+    assert r.status_code == 422 and line in r.text
+
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
+    r = client.post("/v1/outages", json={"devices": plan.opens, "close": [plan.tie],
+                                         "kind": "planned", "started_at": start},
+                    headers=writer)
+    assert r.status_code == 201, r.text
+    event = r.json()
+    assert event["closed"] == [plan.tie] and event["customers_interrupted"] == len(plan.out)
+    shown = client.get(f"/v1/outages/{event['id']}", headers=reader).json()
+    assert shown["closed"] == [plan.tie] and shown["impact"]["customers"] == len(plan.out)
+    listed = client.get("/v1/outages", headers=reader).json()["events"]
+    assert listed[0]["closed"] == [plan.tie]
+    out = client.get(f"/v1/outages/{event['id']}/customers?limit=1000", headers=reader).json()
+    assert {c["customer_id"] for c in out["items"]} == plan.out
+    picked = client.get(f"/v1/customers/{sorted(plan.picked)[0]}/status", headers=reader).json()
+    assert picked["out"] is False and picked["transfer"]["tie"] == plan.tie
+    beyond = client.get(f"/v1/customers/{sorted(plan.out)[0]}/status", headers=reader).json()
+    assert beyond["out"] is True and beyond["events"][0]["id"] == event["id"]
+
+
+def test_key_use_is_recorded_at_most_once_per_interval(model_engine: Engine, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    key = create_key(model_engine, "ivr", ["outage:read"])[0]
+    app = create_app(model_engine, load_index(model_engine), refresh_seconds=0,
+                     key_cache_seconds=0)
+    service = app.state.service
+    client = TestClient(app)
+
+    def last_used() -> dt.datetime | None:
+        service.finish_writes()
+        return next(k["last_used_at"] for k in list_keys(model_engine) if k["name"] == "ivr")
+
+    assert last_used() is None
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    assert client.get("/health").status_code == 200 and last_used() is None  # no key used
+    assert client.get("/v1/outages", headers=h(key)).status_code == 200
+    first = last_used()
+    assert first is not None and first >= before
+    for _ in range(3):
+        client.get("/v1/customers/NO-SUCH/status", headers=h(key))
+    assert last_used() == first  # within the interval: not written again
+    service.touch_seconds = 0
+    time.sleep(0.01)
+    client.get("/v1/outages", headers=h(key))
+    assert (later := last_used()) is not None and later > first
 
 
 def _free_port() -> int:

@@ -1,28 +1,38 @@
 """Outage events, customer status, prediction and the outage CLI on the ingested model.
 
 Expected answers come from an independent oracle: networkx reachability over the model's
-edge rows (``oracle_supplied``) and the customer links read with plain SQL.
+edge rows (``oracle_supplied``) and the customer links read with plain SQL. Switching plans
+(ties closed to pick up load) are checked the same way, with the ties conducting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
+import networkx as nx
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
 
 from gridtopo.cli import main
+from gridtopo.db import downgrade, open_engine, upgrade
 from gridtopo.db.bulk import read_frame
 from gridtopo.errors import InputError
 from gridtopo.topology import outages
 from gridtopo.topology.graph import EDGE_SCHEMA, SOURCE_SCHEMA, read_network
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
 from gridtopo.topology.predict import predict_outage, read_calls
-from tests.test_topology_index import oracle_supplied
+from gridtopo.topology.queries import SwitchingError
+from tests.test_topology_index import SWITCHING, closable_ties, oracle_supplied, radial_networks
 
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
@@ -38,15 +48,15 @@ class Oracle:
         self.roots = sorted(set(stations["from_node"].to_list()))
         with engine.connect() as conn:
             links = read_frame(conn, (
-                "SELECT l.from_id, t.node FROM links l JOIN customers c ON c.customer_id = "
-                "l.from_id JOIN transformers t ON t.transformer_id = l.to_id WHERE l.kind = "
-                "'customer_transformer' AND c.status <> 'closed' AND t.status = 'in_service'"),
+                "SELECT c.customer_id, t.node FROM customers c JOIN transformers t ON "
+                "t.transformer_id = c.transformer_id WHERE c.status <> 'closed' "
+                "AND t.status = 'in_service'"),
                 {"customer_id": pl.Utf8, "node": pl.Utf8})
         self.customer_node = dict(links.iter_rows())
         self.base = oracle_supplied(edges, self.roots, set())
 
-    def out(self, devices: list[str]) -> set[str]:
-        dead = self.base - oracle_supplied(self.edges, self.roots, set(devices))
+    def out(self, devices: list[str], close: tuple[str, ...] = ()) -> set[str]:
+        dead = self.base - oracle_supplied(self.edges, self.roots, set(devices), set(close))
         return {c for c, n in self.customer_node.items() if n in dead}
 
     def protective(self) -> list[str]:
@@ -140,6 +150,172 @@ def test_prediction_is_the_smallest_protective_outage_explaining_calls(
     assert result["calls"] == len(callers) + 2
 
 
+@dataclass
+class Plan:
+    """A switching plan on the model: open ``opens`` (a section), close ``tie``; ``picked``
+    are the customers the tie picks up, ``out`` those still cut off."""
+
+    opens: list[str]
+    tie: str
+    picked: set[str]
+    out: set[str]
+
+
+def _switching_plan(oracle: Oracle) -> Plan:
+    """Two switching devices on the supply path of a tie's end, such that with both open the
+    tie picks up the part below the lower one and the part between them stays out."""
+    H = nx.Graph()
+    H.add_edges_from(("SUPPLY", r) for r in oracle.roots)
+    device_between: dict[frozenset[str], str] = {}
+    rows = list(oracle.edges.iter_rows())
+    for eid, kind, _, u, v, nopen, ins in rows:
+        if ins and not (nopen and kind in SWITCHING):
+            H.add_edge(u, v)
+            if kind in SWITCHING:
+                device_between[frozenset((u, v))] = eid
+    for tie, _, _, u, v, *_ in sorted(r for r in rows if r[0] in closable_ties(oracle.edges)):
+        for end in (u, v):
+            if end not in oracle.base:
+                continue
+            path = nx.shortest_path(H, "SUPPLY", end)
+            switches = [d for d in (device_between.get(frozenset(p))
+                                    for p in pairwise(path)) if d]
+            for i, upper in enumerate(switches):
+                for lower in switches[i + 1:]:
+                    both = oracle.out([upper, lower])
+                    out = oracle.out([upper, lower], (tie,))
+                    if out and both - out:
+                        return Plan([upper, lower], tie, both - out, out)
+    raise AssertionError("the synthetic model has no tie that picks up part of a section")
+
+
+def test_switching_plan_picks_up_part_of_the_section(model_engine: Engine, index: QueryIndex,
+                                                     oracle: Oracle) -> None:
+    plan = _switching_plan(oracle)
+    picked, beyond = sorted(plan.picked)[0], sorted(plan.out)[0]
+    event = outages.declare(model_engine, index, plan.opens, close=[plan.tie], kind="planned",
+                            started_at=T0, expected_end=T0 + dt.timedelta(hours=4),
+                            reason="pole swap with load transfer")
+    assert event["devices"] == sorted(plan.opens) and event["closed"] == [plan.tie]
+    assert event["customers_interrupted"] == len(plan.out)
+    (via,) = event["impact"]["picked_up"]
+    assert via["tie"] == plan.tie and via["customers"] == len(plan.picked)
+    state = outages.OutageState.load(model_engine, index)
+    status = outages.customer_status(index, state, picked)
+    assert status["out"] is False and status["events"] == []
+    assert status["transfer"] == {"tie": plan.tie, "events": [event["id"]]}
+    status = outages.customer_status(index, state, beyond)
+    assert status["out"] is True and [e["id"] for e in status["events"]] == [event["id"]]
+    assert status["transfer"] is None
+    assert outages.get_event(model_engine, event["id"])["closed"] == [plan.tie]
+    assert outages.list_events(model_engine)["events"][0]["closed"] == [plan.tie]
+    closed = outages.close(model_engine, event["id"], ended_at=T0 + dt.timedelta(hours=1))
+    assert closed["customer_minutes"] == pytest.approx(len(plan.out) * 60)
+
+
+def test_a_load_transfer_declared_after_the_outage_relieves_it(
+    model_engine: Engine, index: QueryIndex, oracle: Oracle
+) -> None:
+    """Events combine: a closing-only event picks up what another cut off; an event that
+    opens the tie wins over the one closing it."""
+    plan = _switching_plan(oracle)
+    picked = sorted(plan.picked)[0]
+    outage = outages.declare(model_engine, index, plan.opens, started_at=T0)
+    assert outage["customers_interrupted"] == len(plan.out | plan.picked)
+    transfer = outages.declare(model_engine, index, [], close=[plan.tie], started_at=T0)
+    assert transfer["customers_interrupted"] == 0 and transfer["overlaps"] == [outage["id"]]
+    state = outages.OutageState.load(model_engine, index)
+    status = outages.customer_status(index, state, picked)
+    assert status["out"] is False
+    assert status["transfer"] == {"tie": plan.tie, "events": [transfer["id"]]}
+    assert outages.customer_status(index, state, sorted(plan.out)[0])["out"] is True
+    opening = outages.declare(model_engine, index, [plan.tie], started_at=T0)
+    status = outages.customer_status(index, outages.OutageState.load(model_engine, index),
+                                     picked)
+    assert status["out"] is True and status["transfer"] is None
+    assert [e["id"] for e in status["events"]] == [outage["id"]]
+    assert opening["overlaps"] == [transfer["id"]]
+    with pytest.raises(SwitchingError, match="both opened and closed"):
+        outages.declare(model_engine, index, [plan.tie], close=[plan.tie])
+    with pytest.raises(outages.EventStateError, match="no device given"):
+        outages.declare(model_engine, index, [" "], close=[])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))),
+       st.data())
+def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.DataFrame],
+                                                            data: st.DataObject) -> None:
+    """Status of every customer under random active events, each opening devices and closing
+    ties, some not started yet, against networkx on the combined state (opening wins)."""
+    from gridtopo.topology.index import index_from_frames
+
+    edges = net["edges"]
+    index = index_from_frames(edges, net["sources"], net["transformers"], net["customers"])
+    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    ids, ties = edges["edge_id"].to_list(), closable_ties(edges)
+    events: list[dict[str, Any]] = []
+    for i in range(data.draw(st.integers(1, 4))):
+        opens = data.draw(st.lists(st.sampled_from(ids), max_size=3, unique=True))
+        close = data.draw(st.lists(st.sampled_from([t for t in ties if t not in opens]),
+                                   unique=True)) if set(ties) - set(opens) else []
+        start = T0 + dt.timedelta(hours=data.draw(st.sampled_from([-1, 0, 1])))
+        events.append({"id": i, "kind": "planned", "reason": None, "started_at": start,
+                       "expected_end": None, "devices": opens, "closed": close})
+    state = outages.OutageState.from_data(index, events, T0)
+    started = [e for e in events if e["started_at"] <= T0]
+    opened = {d for e in started for d in e["devices"]}
+    closed = {d for e in started for d in e["closed"]} - opened
+    base = oracle_supplied(edges, roots, set())
+    now_fed = oracle_supplied(edges, roots, opened, closed)
+    picked = now_fed - oracle_supplied(edges, roots, opened)
+
+    def own(event: dict[str, Any]) -> set[str]:
+        return base - oracle_supplied(edges, roots, set(event["devices"]), set(event["closed"]))
+
+    dead_alone = {e["id"]: own(e) for e in events}
+    tr_node = dict(net["transformers"].iter_rows())
+    for customer, tr, active in net["customers"].iter_rows():
+        status = outages.customer_status(index, state, customer)
+        node = tr_node[tr]
+        if not active:
+            assert status["out"] is False
+            continue
+        assert status["out"] is (node not in now_fed), (customer, events)
+        assert (status["transfer"] is not None) is (node in picked)
+        assert [e["id"] for e in status["upcoming"]] == [
+            e["id"] for e in events if e["started_at"] > T0 and node in dead_alone[e["id"]]]
+        if node in base - now_fed:
+            responsible = [e["id"] for e in started if node in dead_alone[e["id"]]]
+            assert [e["id"] for e in status["events"]] == (
+                responsible or [e["id"] for e in started])
+
+
+def test_existing_outage_devices_become_openings(empty_db_url: str) -> None:
+    """Migration 0003 on a database holding events: old rows are openings, the action is
+    checked, and the downgrade keeps the rows."""
+    engine = open_engine(empty_db_url, create=True)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO outage_events (kind, status, started_at, created_at) "
+                          "VALUES ('planned', 'active', :t, :t)"), {"t": T0})
+        conn.execute(text("INSERT INTO outage_devices (event_id, device_id) VALUES (1, 'SB-1')"))
+    upgrade(engine)
+    assert outages.get_event(engine, 1)["devices"] == ["SB-1"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("INSERT INTO outage_devices (event_id, device_id, action) "
+                          "VALUES (1, 'SB-2', 'toggle')"))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO outage_devices (event_id, device_id, action) "
+                          "VALUES (1, 'SB-3', 'close')"))
+    assert outages.get_event(engine, 1)["closed"] == ["SB-3"]
+    downgrade(engine, "0002")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT device_id FROM outage_devices ORDER BY 1")
+                            ).scalars().all() == ["SB-1", "SB-3"]
+    engine.dispose()
+
+
 def test_calls_file_errors_name_file_and_line(tmp_path: Path) -> None:
     good = tmp_path / "calls.csv"
     good.write_text("time,户号\n08:01,0300100000000\n\n08:02,0300100000004\n",
@@ -215,6 +391,46 @@ def test_cli_impact_status_and_errors(model_db_url: str, model_engine: Engine, o
         assert conn.execute(text("SELECT status FROM outage_events")).scalar_one() == "closed"
     listed = json.loads(run(model_db_url, "outage", "list", "--json").stdout)
     assert listed["total"] == 1
+
+
+def test_cli_switching_plan(model_db_url: str, oracle: Oracle, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    plan = _switching_plan(oracle)
+    closing = ("--close", plan.tie)
+    data = json.loads(run(model_db_url, "outage", "impact", *plan.opens, *closing, "--list",
+                          "--json").stdout)
+    assert data["closed"] == [plan.tie] and data["customers"] == len(plan.out)
+    assert {c["customer_id"] for c in data["customer_list"]} == plan.out
+    assert [(p["tie"], p["customers"]) for p in data["picked_up"]] == [(plan.tie,
+                                                                       len(plan.picked))]
+    human = run(model_db_url, "outage", "impact", *plan.opens, *closing).stdout
+    assert f"close {plan.tie}" in human and f"picked up through {plan.tie}" in human
+
+    line = next(e for e, kind, *_ in oracle.edges.iter_rows() if kind == "line")
+    for args, named in (((*plan.opens, *closing, "--close", line),
+                         f"{line} (a line, not a switching"),
+                        ((*plan.opens, "--close", "NO-SUCH-TIE"), "NO-SUCH-TIE"),
+                        ((plan.tie, *closing), "both opened and closed"),
+                        ((), "no device given")):
+        failed = run(model_db_url, "outage", "impact", *args)
+        assert failed.exit_code == 2 and named in failed.stderr, (args, failed.output)
+
+    event = json.loads(run(model_db_url, "outage", "declare", *plan.opens, *closing, "--kind",
+                           "planned", "--reason", "load transfer", "--json").stdout)
+    assert event["closed"] == [plan.tie] and event["customers_interrupted"] == len(plan.out)
+    failed = run(model_db_url, "outage", "declare", *plan.opens, "--close", line)
+    assert failed.exit_code == 2 and line in failed.stderr
+    listed = json.loads(run(model_db_url, "outage", "list", "--json").stdout)
+    assert listed["total"] == 1 and listed["events"][0]["closed"] == [plan.tie]
+    assert f"close {plan.tie}" in run(model_db_url, "outage", "list").stdout
+    picked = sorted(plan.picked)[0]
+    status = json.loads(run(model_db_url, "outage", "status", picked, "--json").stdout)
+    assert status["out"] is False and status["transfer"]["tie"] == plan.tie
+    assert f"fed through tie {plan.tie}" in run(model_db_url, "outage", "status", picked).stdout
+    beyond = json.loads(run(model_db_url, "outage", "status", sorted(plan.out)[0],
+                            "--json").stdout)
+    assert beyond["out"] is True and beyond["events"][0]["id"] == event["id"]
 
 
 def test_two_events_that_cut_a_loop_together_put_customers_out() -> None:

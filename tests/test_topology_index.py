@@ -6,6 +6,7 @@ on the graph of conducting edges, built from the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,29 @@ from gridtopo.topology.index import (
     read_index,
     save_index,
 )
-from gridtopo.topology.queries import impact, impact_customers
+from gridtopo.topology.queries import SwitchingError, impact, impact_customers
 
 SWITCHING = ("switch", "breaker", "fuse", "recloser")
 
 
-def oracle_supplied(edges: pl.DataFrame, roots: list[str], opened: set[str]) -> set[str]:
-    """Nodes connected to ``roots`` through edges that conduct with ``opened`` open."""
+def oracle_supplied(edges: pl.DataFrame, roots: list[str], opened: set[str],
+                    closed: Collection[str] = frozenset()) -> set[str]:
+    """Nodes connected to ``roots`` through edges that conduct with ``opened`` open and the
+    normally-open switches ``closed`` closed."""
     H = nx.Graph()
     H.add_nodes_from(roots)
     for eid, kind, _, u, v, nopen, ins in edges.iter_rows():
-        if ins and eid not in opened and not (nopen and kind in SWITCHING):
+        if ins and eid not in opened and (not (nopen and kind in SWITCHING) or eid in closed):
             H.add_edge(u, v)
     return set().union(*(nx.node_connected_component(H, r) for r in roots)) if roots else set()
 
 
 @st.composite
-def radial_networks(draw: st.DrawFn, meshed: bool = False) -> dict[str, pl.DataFrame]:
-    """Feeders of random trees, with ties, out-of-service edges and (if meshed) loops."""
-    n_feeders = draw(st.integers(1, 3))
+def radial_networks(draw: st.DrawFn, meshed: bool = False, feeders: tuple[int, int] = (1, 3),
+                    ties: tuple[int, int] = (0, 3)) -> dict[str, pl.DataFrame]:
+    """Feeders of random trees, with ties, out-of-service edges and (if meshed) loops; the
+    numbers of feeders and of ties are drawn from the given ranges."""
+    n_feeders = draw(st.integers(*feeders))
     edges: list[tuple[Any, ...]] = []
     sources: list[tuple[str, str, str]] = []
     transformers: list[tuple[str, str]] = []
@@ -79,10 +84,10 @@ def radial_networks(draw: st.DrawFn, meshed: bool = False) -> dict[str, pl.DataF
                 for c in range(draw(st.integers(0, 4))):
                     customers.append((f"C{f}_{i}_{c}", tid, int(c != 3)))
         nodes_of.append(nodes)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(*ties))):
         a = draw(st.sampled_from(nodes_of[draw(st.integers(0, n_feeders - 1))]))
         b = draw(st.sampled_from(nodes_of[draw(st.integers(0, n_feeders - 1))]))
-        edges.append((f"E{eid}", "switch", None, a, b, 1, 1))
+        edges.append((f"E{eid}", "switch", None, a, b, 1, int(draw(st.integers(0, 5)) > 0)))
         eid += 1
     if meshed:
         for _ in range(draw(st.integers(1, 3))):
@@ -148,6 +153,107 @@ def test_energized_nodes_equals_networkx(net: dict[str, pl.DataFrame], data: st.
         .otherwise(pl.col("normal_open")).cast(pl.Int8))
     roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
     assert energized_nodes(G, opened, closed) == oracle_supplied(edges, roots, opened)
+
+
+def closable_ties(edges: pl.DataFrame) -> list[str]:
+    """Edges a switching plan can close: normally-open, in-service switching devices."""
+    return [e for e, kind, _, u, v, nopen, ins in edges.iter_rows()
+            if nopen and ins and kind in SWITCHING and u != v]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))), st.data())
+def test_impact_with_closed_ties_equals_networkx(net: dict[str, pl.DataFrame],
+                                                 data: st.DataObject) -> None:
+    """Opening devices and closing ties: what is dead against the normal state, and what the
+    ties pick up, equal networkx reachability with the switched state."""
+    edges, customers = net["edges"], net["customers"]
+    index = index_from_frames(edges, net["sources"], net["transformers"], customers)
+    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    breakers = [e for e, kind, *_ in edges.iter_rows() if kind == "breaker"]
+    opened = data.draw(st.lists(st.sampled_from(breakers), unique=True))  # whole feeders dead:
+    opened += data.draw(st.lists(st.sampled_from(edges["edge_id"].to_list()), max_size=3,
+                                 unique=True).filter(lambda more: not set(more) & set(opened)))
+    ties = [t for t in closable_ties(edges) if t not in opened]  # ties chained through them
+    closed = data.draw(st.one_of(st.just(ties), st.lists(st.sampled_from(ties), unique=True))
+                       ) if ties else []
+    base = oracle_supplied(edges, roots, set())
+    cut = oracle_supplied(edges, roots, set(opened))
+    after = oracle_supplied(edges, roots, set(opened), set(closed))
+    result = impact(index, opened, close=closed)
+
+    def nodes(positions: Any) -> set[str]:
+        return set(index.names(index.node_ids, index.order[positions]))
+
+    assert nodes(result.positions) == base - after
+    assert nodes(result.picked) == after - cut
+    tr_node = dict(net["transformers"].iter_rows())
+    dead = base - after
+    want = sorted(c for c, t, active in customers.iter_rows() if active and tr_node[t] in dead)
+    assert sorted(impact_customers(index, result)) == want
+    assert (result.customers, result.transformers) == (
+        len(want), sum(node in dead for node in tr_node.values()))
+    assert result.to_dict()["closed"] == closed
+    ends = {e: (u, v) for e, _, _, u, v, *_ in edges.iter_rows()}
+    picked = after - cut
+    for entry in result.picked_up:
+        u, v = ends[entry["tie"]]
+        assert entry["tie"] in closed and (u in cut) != (v in cut)  # fed from its live end
+    assert sum(p["nodes"] for p in result.picked_up) == len(picked)
+    assert sum(p["customers"] for p in result.picked_up) == sum(
+        1 for _, t, active in customers.iter_rows() if active and tr_node[t] in picked)
+
+
+def test_closing_what_is_not_a_normally_open_switch_is_an_error() -> None:
+    edges = pl.DataFrame([("BRK", "breaker", "F", "BUS", "S", 0, 1),
+                          ("L1", "line", "F", "S", "A", 1, 1),
+                          ("SW", "switch", "F", "A", "B", 0, 1),
+                          ("TIE", "switch", None, "B", "C", 1, 1),
+                          ("OLD", "switch", None, "A", "C", 1, 0),
+                          ("LOOP", "fuse", None, "C", "C", 1, 1)], schema=EDGE_SCHEMA,
+                         orient="row")
+    sources = pl.DataFrame([("F", "S", "ST")], schema=SOURCE_SCHEMA, orient="row")
+    transformers = pl.DataFrame([("T", "C")], schema=TRANSFORMER_SCHEMA, orient="row")
+    index = index_from_frames(edges, sources, transformers,
+                              pl.DataFrame([("K", "T", 1)], schema=CUSTOMER_SCHEMA,
+                                           orient="row"))
+    assert impact(index, [], close=["TIE"]).picked_up[0]["customers"] == 1  # an island fed
+    for device, why in (("L1", "a line, not a switching device"),
+                        ("SW", "a normally closed switch"), ("OLD", "out of service"),
+                        ("LOOP", "joins a node to itself")):
+        with pytest.raises(SwitchingError, match=f"{device} \\({why}\\)"):
+            impact(index, ["BRK"], close=["TIE", device])
+    with pytest.raises(SwitchingError, match="both opened and closed: TIE"):
+        impact(index, ["TIE"], close=["TIE"])
+    with pytest.raises(UnknownDeviceError, match="NOPE"):
+        impact(index, ["SW"], close=["NOPE"])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_chain_of_closed_ties_feeds_every_dead_feeder_from_the_live_one(flip: bool) -> None:
+    """F0 feeds F1 through T1 and F1 feeds F2 through T2, whichever way round the ties are
+    drawn; the nearest tie is credited."""
+    rows = []
+    for f in range(3):
+        rows += [(f"BRK{f}", "breaker", f"F{f}", f"BUS{f}", f"S{f}", 0, 1),
+                 (f"L{f}", "line", f"F{f}", f"S{f}", f"N{f}", 0, 1)]
+    ends = [("N0", "N1"), ("N1", "N2")]
+    for i, (a, b) in enumerate(ends, 1):
+        rows.append((f"T{i}", "switch", None, *((b, a) if flip else (a, b)), 1, 1))
+    edges = pl.DataFrame(rows, schema=EDGE_SCHEMA, orient="row")
+    sources = pl.DataFrame([(f"F{f}", f"S{f}", "ST") for f in range(3)], schema=SOURCE_SCHEMA,
+                           orient="row")
+    transformers = pl.DataFrame([(f"TR{f}", f"N{f}") for f in range(3)],
+                                schema=TRANSFORMER_SCHEMA, orient="row")
+    customers = pl.DataFrame([(f"C{f}", f"TR{f}", 1) for f in range(3)], schema=CUSTOMER_SCHEMA,
+                             orient="row")
+    index = index_from_frames(edges, sources, transformers, customers)
+    result = impact(index, ["BRK1", "BRK2"], close=["T2", "T1"])
+    assert result.customers == 0
+    assert [(p["tie"], p["via_feeder"], p["transformer_ids"]) for p in result.picked_up] == [
+        ("T1", "F0", ["TR1", "TR2"])]
+    alone = impact(index, ["BRK1", "BRK2"], close=["T2"])
+    assert (alone.customers, alone.picked_up) == (2, [])
 
 
 def test_unknown_devices_are_named() -> None:

@@ -2,17 +2,22 @@
 
 Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``)
 with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and close events;
-names, phones and addresses are masked unless the key also has ``personal:read``.
+names, phones and addresses are masked unless the key also has ``personal:read``. Impact and
+declare bodies take ``devices`` to open and ``close``, normally-open ties a switching plan
+closes to pick up load (转供); answers show ``closed`` and what each tie picks up.
 
 Errors are JSON ``{"detail": "..."}``: 401 bad, expired or revoked key; 403 missing scope; 404
 unknown id (named); 409 an event that cannot change that way; 413 a body over 1 MiB; 422 a
-malformed request. Nothing internal (SQL, paths, tracebacks) reaches a client; a failing
+malformed request, or a ``close`` naming a device that is not a normally-open, in-service
+switching device. Nothing internal (SQL, paths, tracebacks) reaches a client; a failing
 request never stops the service.
 
 Answers come from the memory-mapped :class:`~gridtopo.topology.index.QueryIndex`; the active
 outage events are re-read at most once per ``refresh_seconds`` (1 s), so an event declared
 through another worker or the CLI shows within a second. Verified keys are remembered for
-``key_cache_seconds`` (10 s): a revocation takes effect within that time.
+``key_cache_seconds`` (10 s): a revocation takes effect within that time. A key's
+``last_used_at`` is written at most once per ``touch_seconds`` (60 s) per key and worker, by a
+background thread, so that requests never wait for that write.
 
 >>> app = create_app(engine)  # doctest: +SKIP
 >>> # gridtopo serve --workers 2   (uvicorn, see gridtopo.topology.commands)
@@ -24,7 +29,9 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,12 +39,12 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridtopo import __version__
-from gridtopo.api.keys import AuthenticationError, KeyInfo, authenticate, hash_key
+from gridtopo.api.keys import AuthenticationError, KeyInfo, authenticate, hash_key, touch_key
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
 from gridtopo.topology import outages, queries
@@ -68,9 +75,13 @@ class Service:
     index: QueryIndex
     refresh_seconds: float = 1.0
     key_cache_seconds: float = 10.0
+    touch_seconds: float = 60.0
     _state: OutageState | None = None
     _state_time: float = 0.0
     _keys: dict[str, tuple[KeyInfo, float]] = field(default_factory=dict)
+    _touched: dict[str, float] = field(default_factory=dict)
+    _writer: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        1, thread_name_prefix="gridtopo-key-use"))
 
     def state(self, *, fresh: bool = False) -> OutageState:
         """The active outages, re-read when older than ``refresh_seconds`` or ``fresh``."""
@@ -101,7 +112,23 @@ class Service:
             raise AuthenticationError("API key expired")
         if not info.allows(scope):
             raise ScopeError(f"this API key lacks the {scope} scope")
+        self._note_use(digest, clock)
         return info
+
+    def _note_use(self, digest: str, clock: float) -> None:
+        """Have the background writer set the key's ``last_used_at``, at most once per
+        ``touch_seconds`` per key: the hot path neither writes nor waits."""
+        last = self._touched.get(digest)
+        if last is not None and clock - last < self.touch_seconds:
+            return
+        if len(self._touched) > 10_000:
+            self._touched.clear()
+        self._touched[digest] = clock
+        self._writer.submit(touch_key, self.engine, digest, dt.datetime.now(dt.UTC))
+
+    def finish_writes(self) -> None:
+        """Wait for the pending ``last_used_at`` writes (at shutdown, and in tests)."""
+        self._writer.submit(lambda: None).result()
 
 
 def request_key(header: Callable[[str], str | None]) -> str | None:
@@ -210,21 +237,34 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class ImpactRequest(BaseModel):
-    """Devices to open, and whether to list the affected customers (one page)."""
+DeviceList = list[Annotated[str, Field(max_length=64)]]
 
-    devices: list[Annotated[str, Field(max_length=64)]] = Field(
-        min_length=1, max_length=MAX_DEVICES)
+
+class SwitchingRequest(BaseModel):
+    """Devices to open and normally-open ties to close (转供); at least one device in all."""
+
+    devices: DeviceList = Field(default_factory=list, max_length=MAX_DEVICES)
+    close: DeviceList = Field(default_factory=list, max_length=MAX_DEVICES)
+
+    @model_validator(mode="after")
+    def some_device(self) -> SwitchingRequest:
+        """Refuse a request that switches nothing (422)."""
+        if not self.devices and not self.close:
+            raise ValueError("name at least one device to open (devices) or close (close)")
+        return self
+
+
+class ImpactRequest(SwitchingRequest):
+    """Devices to open, ties to close, and whether to list the affected customers (a page)."""
+
     list_customers: bool = False
     limit: int = Field(100, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0)
 
 
-class DeclareRequest(BaseModel):
+class DeclareRequest(SwitchingRequest):
     """A new outage event."""
 
-    devices: list[Annotated[str, Field(max_length=64)]] = Field(
-        min_length=1, max_length=MAX_DEVICES)
     kind: Literal["planned", "unplanned"] = "unplanned"
     started_at: dt.datetime | None = None
     expected_end: dt.datetime | None = None
@@ -253,6 +293,8 @@ def _status_code(err: GridtopoError) -> int:
         return 404
     if isinstance(err, EventStateError | queries.UnlinkedCustomerError):
         return 409
+    if isinstance(err, queries.SwitchingError):
+        return 422
     return 400
 
 
@@ -267,12 +309,19 @@ def _customer_page(service: Service, key: KeyInfo, numbers: Any, limit: int, off
 
 
 def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_seconds: float = 1.0,
-               key_cache_seconds: float = 10.0) -> FastAPI:
+               key_cache_seconds: float = 10.0, touch_seconds: float = 60.0) -> FastAPI:
     """The API over ``engine``'s model (and its index, loaded or built when not given)."""
     service = Service(engine, index if index is not None else load_index(engine),
-                      refresh_seconds=refresh_seconds, key_cache_seconds=key_cache_seconds)
+                      refresh_seconds=refresh_seconds, key_cache_seconds=key_cache_seconds,
+                      touch_seconds=touch_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.finish_writes()
+
     app = FastAPI(title="gridtopo outage API", version=__version__,
-                  description=(__doc__ or "").split(">>>")[0])
+                  description=(__doc__ or "").split(">>>")[0], lifespan=lifespan)
     app.state.service = service
     app.add_middleware(BodyLimit)
     app.add_middleware(StatusFastPath, service=service)
@@ -323,9 +372,11 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
 
     @app.post("/v1/impact", tags=["outages"])
     def impact(body: ImpactRequest, request: Request) -> Response:
-        """What opening the devices would de-energize, in total and per feeder."""
+        """What opening the devices and closing the ties would de-energize, in total and per
+        feeder, and what each closed tie picks up (those customers are not out)."""
         key = service.authorize(request, "outage:read")
-        result = queries.impact(service.index, outages.check_devices_list(body.devices))
+        result = queries.impact(service.index,
+                                *outages.switching_lists(body.devices, body.close))
         data = result.to_dict()
         if body.list_customers:
             numbers = service.index.customers_at(result.positions)
@@ -344,9 +395,10 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
 
     @app.post("/v1/outages", status_code=201, tags=["outages"])
     def declare(body: DeclareRequest, request: Request) -> Response:
-        """Declare a planned or unplanned outage opening the devices."""
+        """Declare a planned or unplanned outage opening the devices and closing the ties."""
         key = service.authorize(request, "outage:write")
-        event = outages.declare(engine, service.index, body.devices, kind=body.kind,
+        event = outages.declare(engine, service.index, body.devices, close=body.close,
+                                kind=body.kind,
                                 started_at=body.started_at, expected_end=body.expected_end,
                                 reason=body.reason, created_by=f"api:{key.name}")
         service.state(fresh=True)
@@ -357,7 +409,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
         """One event with its impact."""
         service.authorize(request, "outage:read")
         event = outages.get_event(engine, event_id)
-        event["impact"] = queries.impact(service.index, event["devices"]).to_dict()
+        event["impact"] = outages.combined_impact(service.index, [event]).to_dict()
         return _json(event)
 
     @app.get("/v1/outages/{event_id}/customers", tags=["outages"])
@@ -368,7 +420,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
         """The customers an event interrupts, one page, masked unless ``personal:read``."""
         key = service.authorize(request, "outage:read")
         event = outages.get_event(engine, event_id)
-        result = queries.impact(service.index, event["devices"])
+        result = outages.combined_impact(service.index, [event])
         numbers = service.index.customers_at(result.positions)
         return _json({"event_id": event_id,
                       **_customer_page(service, key, numbers, limit, offset)})

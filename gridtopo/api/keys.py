@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gridtopo.db.models import API_SCOPES, ApiKey
@@ -27,6 +28,7 @@ from gridtopo.topology.outages import utc
 
 KEY_PREFIX = "gt_"
 PREFIX_LENGTH = 10
+log = logging.getLogger(__name__)
 
 
 class ApiKeyError(GridtopoError):
@@ -125,3 +127,17 @@ def authenticate(engine: Engine, key: str | None) -> KeyInfo:
         if expires is not None and expires <= dt.datetime.now(dt.UTC):
             raise AuthenticationError("API key expired")
         return KeyInfo(row.name, tuple(row.scopes), expires)
+
+
+def touch_key(engine: Engine, key_hash: str, at: dt.datetime) -> None:
+    """Record that the key with SHA-256 ``key_hash`` was used at ``at`` (``last_used_at``).
+
+    Bookkeeping, run off the request path: a failed write (a locked SQLite file, a dropped
+    connection) is logged and forgotten rather than failing anything.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(ApiKey).where(ApiKey.key_hash == key_hash)
+                         .values(last_used_at=at))
+    except SQLAlchemyError as err:
+        log.warning("could not record the use of an API key: %s", err)

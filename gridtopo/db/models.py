@@ -494,14 +494,17 @@ class OutageEvent(Base):
 
 
 class OutageDevice(Base):
-    """A device (edge) opened by an outage event."""
+    """A device (edge) an outage event switches: ``action`` ``open`` (the outage itself) or
+    ``close`` (a normally-open tie closed to pick up load, 转供)."""
 
     __tablename__ = "outage_devices"
+    __table_args__ = (CheckConstraint(_in("action", ("open", "close")), "action"),)
 
     event_id: Mapped[int] = mapped_column(
         ForeignKey("outage_events.id", ondelete="CASCADE"), primary_key=True
     )
     device_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    action: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
 
     event: Mapped[OutageEvent] = relationship(back_populates="devices")
 

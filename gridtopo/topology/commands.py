@@ -5,6 +5,7 @@ Thin click wrappers over :mod:`gridtopo.topology.queries`, :mod:`~gridtopo.topol
 Every command takes ``--json``; unknown ids and malformed input exit 2 naming them.
 
     gridtopo outage impact SB-00000006 --json     # who would be out
+    gridtopo outage impact SB-00000006 --close SB-00000089   # ... with a load transfer (转供)
     gridtopo outage status 0300000000017          # is this customer out, why, until when
     gridtopo outage declare SB-00000006 --kind planned --expected-end 2026-11-25T18:00
 """
@@ -25,6 +26,14 @@ from gridtopo.topology import queries
 from gridtopo.topology.index import index_dir, load_index
 
 devices_argument = click.argument("devices", nargs=-1, required=True)
+
+
+def switching_options(func: Any) -> Any:
+    """DEVICES to open (optional when ``--close`` is given) and ``--close TIE`` (repeatable)."""
+    func = click.option("--close", "close", multiple=True, metavar="TIE",
+                        help="A normally-open tie the switching plan closes to pick up load "
+                             "(转供); repeat for several.")(func)
+    return click.argument("devices", nargs=-1)(func)
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -147,21 +156,23 @@ def outage() -> None:
 
 
 @outage.command("impact")
-@devices_argument
+@switching_options
 @click.option("--list", "list_customers", is_flag=True, help="List the customers affected.")
 @click.option("--phones", is_flag=True,
               help="With --list: add names and phone numbers (personal data, unmasked).")
 @json_option
 @pass_settings
-def outage_impact(settings: Settings, devices: tuple[str, ...], list_customers: bool,
-                  phones: bool, as_json: bool) -> None:
-    """Transformers and customers that opening DEVICES would de-energize.
+def outage_impact(settings: Settings, devices: tuple[str, ...], close: tuple[str, ...],
+                  list_customers: bool, phones: bool, as_json: bool) -> None:
+    """Transformers and customers that opening DEVICES (and closing each --close tie) would
+    de-energize, compared with the normal switching state.
 
-    DEVICES may lie on several feeders: the report has totals and one line per feeder.
+    DEVICES may lie on several feeders: the report has totals and one line per feeder, and
+    one line per closed tie with what it picks up (those customers are not out).
     """
     engine = settings.model_engine()
     index = load_index(engine)
-    result = queries.impact(index, outage_lib.check_devices_list(list(devices)))
+    result = queries.impact(index, *outage_lib.switching_lists(devices, close))
     data = result.to_dict()
     if list_customers:
         ids = queries.impact_customers(index, result)
@@ -174,19 +185,28 @@ def outage_impact(settings: Settings, devices: tuple[str, ...], list_customers: 
             data["customer_list"] = [{"customer_id": c} for c in ids]
 
     def human(r: dict[str, Any]) -> None:
-        click.echo(f"{', '.join(r['devices'])}: {r['transformers']:,} transformers, "
+        click.echo(f"{_switching(r)}: {r['transformers']:,} transformers, "
                    f"{r['customers']:,} customers")
         for feeder, f in sorted(r["by_feeder"].items()):
             click.echo(f"  {feeder or '(no feeder)':<14} {f['transformers']:>8,} transformers "
                        f"{f['customers']:>10,} customers  devices {', '.join(f['devices'])}")
+        for p in r["picked_up"]:
+            click.echo(f"  picked up through {p['tie']} from {p['via_feeder'] or '(no feeder)'}:"
+                       f" {p['transformers']:,} transformers, {p['customers']:,} customers")
         for c in r.get("customer_list", []):
             click.echo("  " + "  ".join(str(v) for v in c.values() if v is not None))
 
     emit(data, as_json, human)
 
 
+def _switching(r: dict[str, Any]) -> str:
+    """``open A, B; close T`` for a person."""
+    closed = f"; close {', '.join(r['closed'])}" if r["closed"] else ""
+    return f"open {', '.join(r['devices']) or '-'}{closed}"
+
+
 @outage.command("declare")
-@devices_argument
+@switching_options
 @click.option("--kind", type=click.Choice(outage_lib.EVENT_KINDS), default="unplanned",
               show_default=True)
 @click.option("--start", help="ISO date-time (UTC unless an offset is given); default now.")
@@ -194,16 +214,21 @@ def outage_impact(settings: Settings, devices: tuple[str, ...], list_customers: 
 @click.option("--reason", help="Why (shown to customers' channels).")
 @json_option
 @pass_settings
-def outage_declare(settings: Settings, devices: tuple[str, ...], kind: str, start: str | None,
-                   expected_end: str | None, reason: str | None, as_json: bool) -> None:
-    """Record an outage event opening DEVICES."""
+def outage_declare(settings: Settings, devices: tuple[str, ...], close: tuple[str, ...],
+                   kind: str, start: str | None, expected_end: str | None, reason: str | None,
+                   as_json: bool) -> None:
+    """Record an outage event opening DEVICES and closing each --close tie (a switching plan's
+    load transfer: the customers it picks up are not counted as out)."""
     engine = settings.model_engine()
-    event = outage_lib.declare(engine, load_index(engine), list(devices), kind=kind,
+    event = outage_lib.declare(engine, load_index(engine), devices, close=close, kind=kind,
                                started_at=_when(start), expected_end=_when(expected_end),
                                reason=reason, created_by=getpass.getuser())
     emit(event, as_json, lambda e: click.echo(
-        f"event {e['id']} ({e['kind']}) declared: {e['customers_interrupted']:,} customers, "
-        f"{e['impact']['transformers']:,} transformers"
+        f"event {e['id']} ({e['kind']}, {_switching(e)}) declared: "
+        f"{e['customers_interrupted']:,} customers, {e['impact']['transformers']:,} "
+        "transformers"
+        + "".join(f"; {p['customers']:,} customers picked up through {p['tie']}"
+                  for p in e["impact"]["picked_up"])
         + (f"; overlaps event(s) {', '.join(map(str, e['overlaps']))}" if e["overlaps"] else "")
     ))
 
@@ -236,9 +261,11 @@ def outage_list(settings: Settings, status: str | None, limit: int, offset: int,
     def human(p: dict[str, Any]) -> None:
         click.echo(f"{p['total']} event(s)")
         for e in p["events"]:
+            closed = f"  close {', '.join(e['closed'])}" if e["closed"] else ""
             click.echo(f"  {e['id']:>5} {e['status']:<7} {e['kind']:<10} {e['started_at']} "
                        f"{e['customers_interrupted'] or 0:>9,} customers  "
-                       f"{', '.join(e['devices'][:3])}{' ...' * (len(e['devices']) > 3)}")
+                       f"{', '.join(e['devices'][:3])}{' ...' * (len(e['devices']) > 3)}"
+                       f"{closed}")
 
     emit(page, as_json, human)
 
@@ -262,6 +289,9 @@ def outage_status(settings: Settings, customer_id: str, as_json: bool) -> None:
                        f"{e['expected_end'] or 'unknown'}")
         for e in r["upcoming"]:
             click.echo(f"  upcoming event {e['id']} from {e['started_at']}")
+        if r["transfer"]:
+            click.echo(f"  fed through tie {r['transfer']['tie']} (load transfer of event(s) "
+                       f"{', '.join(map(str, r['transfer']['events']))})")
 
     emit(result, as_json, human)
 
@@ -340,13 +370,14 @@ def apikey_create(settings: Settings, name: str, scopes: tuple[str, ...], expire
 @json_option
 @pass_settings
 def apikey_list(settings: Settings, as_json: bool) -> None:
-    """Keys with their prefix, scopes and state (never the key itself)."""
+    """Keys with their prefix, scopes, state and last use (never the key itself)."""
     from gridtopo.api.keys import list_keys
 
     def human(rows: list[dict[str, Any]]) -> None:
         for r in rows:
             state = "revoked" if r["revoked_at"] else f"expires {r['expires_at'] or 'never'}"
-            click.echo(f"{r['name']:<20} {r['key_prefix']}…  {','.join(r['scopes']):<40} {state}")
+            click.echo(f"{r['name']:<20} {r['key_prefix']}…  {','.join(r['scopes']):<40} {state}"
+                       f"  last used {r['last_used_at'] or 'never'}")
 
     emit(list_keys(settings.model_engine()), as_json, human)
 

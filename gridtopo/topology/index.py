@@ -12,6 +12,11 @@ normally-closed tie) is a **chord**; a prefix count of chord ends tells whether 
 one, and only then the range is searched (:meth:`QueryIndex.affected_positions`). Nodes not
 energized in the normal state (islands) sit after the forest, each its own range.
 
+Switching plans that also close normally-open ties (转供) stay exact without a whole-network
+search: closing only adds paths, so what it re-energizes lies among the nodes the openings cut
+off (and the normal-state islands), reached from the live end of a closed tie
+(:meth:`QueryIndex.pick_up`).
+
 Storage: one ``.npy`` file per array plus ``meta.json`` in a directory next to the database —
 ``PATH.db.index/`` for ``sqlite:///PATH.db``, ``./DBNAME.index/`` in the working directory for
 PostgreSQL (``index_dir``). Arrays are memory-mapped on load, so loading is instant at any size.
@@ -28,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,14 +55,13 @@ from gridtopo.topology.graph import (
 
 __all__ = ["QueryIndex", "UnknownIdError", "build_index", "load_index"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PROTECTIVE_KINDS = ("breaker", "fuse", "recloser")
 """Devices that trip on a fault by themselves; the rest of SWITCHING_KINDS are operated."""
 
 CUSTOMER_SQL = (
-    "SELECT c.customer_id, l.to_id, CASE WHEN c.status = 'closed' THEN 0 ELSE 1 END "
-    "FROM customers c LEFT JOIN links l ON l.kind = 'customer_transformer' "
-    "AND l.from_id = c.customer_id"
+    "SELECT customer_id, transformer_id, CASE WHEN status = 'closed' THEN 0 ELSE 1 END "
+    "FROM customers"
 )
 CUSTOMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "customer_id": pl.Utf8, "transformer_id": pl.Utf8, "active": pl.Int8,
@@ -124,6 +129,8 @@ class QueryIndex:
     of its subtree; ``order`` is the inverse (node at a position). ``parent_edge`` is the tree
     edge above a node (-1 at a root or off the forest), ``tree_child`` the node below a tree
     edge (-1 for other edges). ``n_energized`` positions come first; later ones are dead.
+    ``edge_normal_open`` is the normal-open flag where it counts (switching devices only) and
+    ``edge_in_service`` the service flag: together they say which edges a plan can close.
     """
 
     node_ids: np.ndarray
@@ -133,6 +140,8 @@ class QueryIndex:
     edge_from: np.ndarray
     edge_to: np.ndarray
     edge_conducts: np.ndarray
+    edge_normal_open: np.ndarray
+    edge_in_service: np.ndarray
     transformer_ids: np.ndarray
     transformer_node: np.ndarray
     customer_ids: np.ndarray
@@ -253,6 +262,59 @@ class QueryIndex:
         alive = np.array(sorted(self.pos[list(reached)].tolist()), dtype=np.int64)
         return np.setdiff1d(cut, alive, assume_unique=True)
 
+    def closable(self, edges: np.ndarray) -> np.ndarray:
+        """Whether closing each of ``edges`` changes the network: a normally-open, in-service
+        switching device between two distinct nodes (anything else conducts already, or never).
+        """
+        return (self.edge_normal_open[edges] & self.edge_in_service[edges]
+                & (self.edge_from[edges] != self.edge_to[edges]))
+
+    def pick_up(self, dead: np.ndarray, opened: np.ndarray, closed: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions that closing the ``closed`` ties re-energizes, and the tie feeding each.
+
+        ``dead`` are the positions de-energized with ``opened`` open (from
+        :meth:`affected_positions`); ``closed`` are closable edges (:meth:`closable`) not in
+        ``opened``. Closing only adds paths, so the nodes it can re-energize are among ``dead``
+        and the normal-state islands: a breadth-first search starts at the dead end of every
+        closed tie whose other end is live and walks, among those nodes only, the conducting
+        edges not opened and the closed ties. A node reachable through several ties is credited
+        to the nearest. Returns sorted positions and, for each, the tie's edge number.
+        """
+        n_energized = self.n_energized
+        dead_set, opened_set = set(dead.tolist()), set(opened.tolist())
+
+        def is_dead(node: int) -> bool:
+            position = int(self.pos[node])
+            return position >= n_energized or position in dead_set
+
+        ties: dict[int, list[tuple[int, int]]] = {}
+        via: dict[int, int] = {}
+        queue: deque[int] = deque()
+        for edge in closed.tolist():
+            u, v = int(self.edge_from[edge]), int(self.edge_to[edge])
+            ties.setdefault(u, []).append((v, edge))
+            ties.setdefault(v, []).append((u, edge))
+            if is_dead(u) != is_dead(v):
+                start = u if is_dead(u) else v
+                if start not in via:
+                    via[start] = edge
+                    queue.append(start)
+        while queue:
+            node = queue.popleft()
+            lo, hi = int(self.adj_start[node]), int(self.adj_start[node + 1])
+            steps = [*zip(self.adj_node[lo:hi].tolist(), self.adj_edge[lo:hi].tolist(),
+                          strict=True), *ties.get(node, ())]
+            for other, edge in steps:
+                if other not in via and edge not in opened_set and is_dead(other):
+                    via[other] = via[node]
+                    queue.append(other)
+        nodes = np.fromiter(via, dtype=np.int64, count=len(via))
+        feeding = np.fromiter(via.values(), dtype=np.int64, count=len(via))
+        positions = self.pos[nodes]
+        keep = np.argsort(positions, kind="stable")
+        return positions[keep], feeding[keep]
+
     def count_customers(self, positions: np.ndarray) -> int:
         """Customers (active accounts) whose transformer hangs at ``positions``."""
         return int((self.cum_customers[positions + 1] - self.cum_customers[positions]).sum())
@@ -330,8 +392,9 @@ def index_from_frames(
     v = _positions(node_keys, edges["to_node"])
     kind = np.array([EDGE_KINDS.index(k) for k in edges["kind"].to_list()], dtype=np.int8)
     switching = np.isin(kind, [EDGE_KINDS.index(k) for k in SWITCHING_KINDS])
-    conducts = (edges["in_service"].to_numpy() == 1) & ~(
-        (edges["normal_open"].to_numpy() == 1) & switching) & (u != v)
+    in_service = edges["in_service"].to_numpy() == 1
+    normal_open = (edges["normal_open"].to_numpy() == 1) & switching
+    conducts = in_service & ~normal_open & (u != v)
     feeder_keys = pl.concat([edges["feeder_id"].drop_nulls(), sources["feeder_id"]]
                             ).unique().sort()
     feeder_ids = _bytes(feeder_keys)
@@ -392,7 +455,8 @@ def index_from_frames(
             "feeders": len(feeder_ids), "chords": int(chord.sum())}
     return QueryIndex(
         node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
-        edge_from=u, edge_to=v, edge_conducts=conducts, transformer_ids=transformer_ids,
+        edge_from=u, edge_to=v, edge_conducts=conducts,
+        edge_normal_open=normal_open, edge_in_service=in_service, transformer_ids=transformer_ids,
         transformer_node=transformer_node, customer_ids=customer_ids,
         customer_transformer=customer_transformer, customer_active=customer_active,
         feeder_ids=feeder_ids, feeder_source=feeder_source,

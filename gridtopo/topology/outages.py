@@ -1,28 +1,42 @@
 """Outage events: declare, close, list, and "is this customer out?" from the active ones.
 
-An event (``outage_events`` + ``outage_devices``) opens devices from ``started_at`` until it is
-closed; planned events (计划停电) may start in the future. Closing keeps the event as history
-with ``ended_at``, customers interrupted and customer-minutes — the inputs of SAIFI (Σ customers
-interrupted / customers served) and SAIDI (Σ customer-minutes / customers served).
+An event (``outage_events`` + ``outage_devices``) switches devices from ``started_at`` until it
+is closed: it **opens** devices (the outage) and may **close** normally-open ties (a switching
+plan's load transfer, 转供) so that part of the cut-off section is fed from a neighbouring
+feeder. Planned events (计划停电) may start in the future. Closing keeps the event as history
+with ``ended_at``, customers interrupted and customer-minutes — the inputs of SAIFI (Σ
+customers interrupted / customers served) and SAIDI (Σ customer-minutes / customers served).
 
-Each event's impact is taken from the normal switching state with only its own devices open;
-when events overlap (their de-energized nodes intersect) a customer is out while any covering
-event is, and its expected restoration is the latest expected end among them.
+An event's impact is what is de-energized under the normal switching state plus its own
+openings and closings, compared with the normal state: customers a closed tie picks up are
+not out. Only normally-open, in-service switching devices can be closed; naming any other
+device is an error (:class:`~gridtopo.topology.queries.SwitchingError`), not a silent no-op.
 
-:class:`OutageState` holds the started, active events as de-energized positions of the index,
-so that a status check is a few array reads.
+Overlapping events combine into one switching state: every device any started event opens is
+open, every tie any started event closes is closed — unless another event opens it (opening
+wins: a device opened for work or a fault must not be assumed closed). A customer is out when
+that combined state leaves its transformer dead; so a tie closed by one event picks up
+customers another event cut off, and two openings that cut a loop only together put its
+customers out. The responsible events are those whose own impact reaches the customer; the
+expected restoration is the latest expected end among them.
 
->>> event = declare(engine, index, ["SB-00000006"], kind="planned", reason="pole swap")
-... # doctest: +SKIP
->>> customer_status(index, OutageState.load(engine, index), "0300000000017")["out"]
-... # doctest: +SKIP
+:class:`OutageState` holds the active events as de-energized positions of the index, so that
+a status check is a few array reads.
+
+>>> event = declare(engine, index, ["SB-00000019", "SB-00000023"], close=["SB-00001584"],
+...                 kind="planned", reason="pole swap")  # doctest: +SKIP
+>>> state = OutageState.load(engine, index)  # doctest: +SKIP
+>>> customer_status(index, state, "0300100024357")["out"]  # doctest: +SKIP
 True
+>>> customer_status(index, state, "0300100038914")["transfer"]  # doctest: +SKIP
+{'tie': 'SB-00001584', 'events': [1]}
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,11 +46,12 @@ from sqlalchemy.orm import Session, selectinload
 from gridtopo.db.models import OutageDevice, OutageEvent
 from gridtopo.errors import GridtopoError
 from gridtopo.topology.index import QueryIndex, UnknownIdError
-from gridtopo.topology.queries import _find, impact
+from gridtopo.topology.queries import Impact, _find, impact
 
 EVENT_KINDS = ("planned", "unplanned")
 MAX_DEVICES = 1000
-"""Devices one event or impact request may open: a whole substation's feeders at most."""
+"""Devices one event or impact request may open and close: a whole substation's feeders at
+most."""
 
 
 class EventNotFoundError(UnknownIdError):
@@ -67,34 +82,42 @@ def _event_dict(event: OutageEvent) -> dict[str, Any]:
         "id": event.id, "kind": event.kind, "status": event.status, "reason": event.reason,
         "started_at": utc(event.started_at), "expected_end": utc(event.expected_end),
         "ended_at": utc(event.ended_at), "created_by": event.created_by,
-        "devices": sorted(d.device_id for d in event.devices),
+        "devices": sorted(d.device_id for d in event.devices if d.action == "open"),
+        "closed": sorted(d.device_id for d in event.devices if d.action == "close"),
         "customers_interrupted": event.customers_interrupted,
         "customer_minutes": event.customer_minutes,
     }
 
 
-def check_devices_list(devices: list[str]) -> list[str]:
-    """``devices`` without repeats; :class:`EventStateError` when empty or too many."""
-    devices = list(dict.fromkeys(d.strip() for d in devices if d.strip()))
-    if not devices:
-        raise EventStateError("no device given: name at least one device id to open")
-    if len(devices) > MAX_DEVICES:
-        raise EventStateError(f"{len(devices)} devices in one request; at most {MAX_DEVICES}")
-    return devices
+def switching_lists(devices: Iterable[str], close: Iterable[str] = ()
+                    ) -> tuple[list[str], list[str]]:
+    """The devices to open and to close, stripped and without repeats; :class:`EventStateError`
+    when there are none or too many together. A closing-only request is allowed: a load
+    transfer declared after the outage it relieves."""
+    opened = list(dict.fromkeys(d.strip() for d in devices if d.strip()))
+    closed = list(dict.fromkeys(d.strip() for d in close if d.strip()))
+    if not opened and not closed:
+        raise EventStateError("no device given: name at least one device id to open or close")
+    if len(opened) + len(closed) > MAX_DEVICES:
+        raise EventStateError(f"{len(opened) + len(closed)} devices in one request; at most "
+                              f"{MAX_DEVICES}")
+    return opened, closed
 
 
 def declare(
     engine: Engine,
     index: QueryIndex,
-    devices: list[str],
+    devices: Sequence[str],
     *,
+    close: Sequence[str] = (),
     kind: str = "unplanned",
     started_at: dt.datetime | None = None,
     expected_end: dt.datetime | None = None,
     reason: str | None = None,
     created_by: str | None = None,
 ) -> dict[str, Any]:
-    """Record an outage opening ``devices``; return it with its impact and overlapping events.
+    """Record an outage opening ``devices`` and closing the ties ``close``; return it with its
+    impact and the ids of the active events it overlaps (see :meth:`OutageState.overlapping`).
 
     >>> declare(engine, index, ["SB-00000006"], reason="fault")["customers_interrupted"]
     ... # doctest: +SKIP
@@ -102,8 +125,8 @@ def declare(
     """
     if kind not in EVENT_KINDS:
         raise EventStateError(f"unknown outage kind {kind!r}: use planned or unplanned")
-    devices = check_devices_list(devices)
-    result = impact(index, devices)
+    opened, closed = switching_lists(devices, close)
+    result = impact(index, opened, close=closed)
     start = utc(started_at) or now()
     end = utc(expected_end)
     if end is not None and end <= start:
@@ -113,13 +136,15 @@ def declare(
         event = OutageEvent(kind=kind, status="active", reason=reason, started_at=start,
                             expected_end=end, created_by=created_by,
                             customers_interrupted=result.customers,
-                            devices=[OutageDevice(device_id=d) for d in devices])
+                            devices=[*(OutageDevice(device_id=d, action="open") for d in opened),
+                                     *(OutageDevice(device_id=d, action="close")
+                                       for d in closed)])
         session.add(event)
         session.flush()
         data = _event_dict(event)
     state = OutageState.load(engine, index)
     data["impact"] = result.to_dict()
-    data["overlaps"] = state.overlapping(data["id"])
+    data["overlaps"] = state.overlapping(index, data["id"])
     return data
 
 
@@ -177,9 +202,25 @@ def list_events(
                 "events": [_event_dict(e) for e in rows]}
 
 
+def combined_impact(index: QueryIndex, events: Iterable[dict[str, Any]]) -> Impact:
+    """The impact of ``events``' switching taken together (the rule of the module docstring:
+    opening wins over closing). Devices the current model does not hold, or can no longer
+    close, are left out: the model may have changed since the events were declared."""
+    events = list(events)
+    opened = list(dict.fromkeys(d for e in events for d in e["devices"]
+                                if _find(index.edge_ids, d) >= 0))
+    shut = set(opened)
+    closed = list(dict.fromkeys(d for e in events for d in e["closed"]
+                                if d not in shut and _find(index.edge_ids, d) >= 0))
+    if closed:
+        usable = index.closable(index.edge_indices(closed)).tolist()
+        closed = [d for d, ok in zip(closed, usable, strict=True) if ok]
+    return impact(index, opened, close=closed)
+
+
 @dataclass
 class ActiveEvent:
-    """An active event and the index positions it de-energizes."""
+    """An active event and the index positions it de-energizes (on its own)."""
 
     data: dict[str, Any]
     positions: np.ndarray
@@ -189,8 +230,10 @@ class ActiveEvent:
 class OutageState:
     """The active events over the index: who is out now, and because of which events.
 
-    ``out`` counts, per position, the started events that de-energize it (a position off the
-    normal-state forest is out without an event); ``soon`` the events not started yet.
+    ``out`` marks the positions dead under the started events' combined switching (a position
+    off the normal-state forest is out without an event, unless ``transferred`` holds it);
+    ``soon`` those that an event not started yet de-energizes; ``transferred`` maps the
+    positions fed through a tie the started events close to that tie's id.
     """
 
     events: list[ActiveEvent]
@@ -198,68 +241,94 @@ class OutageState:
     soon: np.ndarray
     at: dt.datetime
     by_position: dict[int, list[int]]
+    transferred: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def from_events(cls, events: list[ActiveEvent], positions: int, at: dt.datetime,
-                    combined: np.ndarray | None = None) -> OutageState:
+                    combined: np.ndarray | None = None,
+                    transferred: dict[int, str] | None = None) -> OutageState:
         """The state of ``events`` over an index of ``positions`` positions at time ``at``.
 
-        ``combined`` are the positions dead with every started event's devices open at once;
-        in a meshed network it can exceed the union of the events' own positions (two
-        openings, each harmless alone, that cut a loop).
+        ``combined`` are the positions dead under every started event's switching at once
+        (:func:`combined_impact`); it can exceed the union of the events' own positions (two
+        openings, each harmless alone, that cut a loop) or fall short of it (a tie one event
+        closes picks up what another cuts off). Without it the union is taken, which is exact
+        only when no started event closes a tie.
         """
-        out = np.zeros(positions, dtype=np.int32)
-        soon = np.zeros(positions, dtype=np.int32)
+        out = np.zeros(positions, dtype=bool)
+        soon = np.zeros(positions, dtype=bool)
         by_position: dict[int, list[int]] = {}
         for i, event in enumerate(events):
-            (out if event.data["started_at"] <= at else soon)[event.positions] += 1
+            if event.data["started_at"] > at:
+                soon[event.positions] = True
+            elif combined is None:
+                out[event.positions] = True
             for p in event.positions.tolist():
                 by_position.setdefault(p, []).append(i)
         if combined is not None:
-            out[combined] = np.maximum(out[combined], 1)
-        return cls(events, out, soon, at, by_position)
+            out[combined] = True
+        return cls(events, out, soon, at, by_position, transferred or {})
+
+    @classmethod
+    def from_data(cls, index: QueryIndex, data: list[dict[str, Any]], at: dt.datetime
+                  ) -> OutageState:
+        """The state of active events given as data (:func:`get_event`'s form) at ``at``."""
+        events = [ActiveEvent(item, combined_impact(index, [item]).positions) for item in data]
+        started = [item for item in data if item["started_at"] <= at]
+        if not started:
+            return cls.from_events(events, len(index.order), at)
+        together = combined_impact(index, started)
+        ties = index.names(index.edge_ids, together.via)
+        return cls.from_events(events, len(index.order), at, together.positions,
+                               dict(zip(together.picked.tolist(), ties, strict=True)))
 
     @classmethod
     def load(cls, engine: Engine, index: QueryIndex, *, at: dt.datetime | None = None
              ) -> OutageState:
         """Read the active events; those started by ``at`` (default now) count as out."""
-        moment = utc(at) or now()
         with Session(engine) as session:
             rows = session.execute(
                 select(OutageEvent).options(selectinload(OutageEvent.devices))
                 .where(OutageEvent.status == "active").order_by(OutageEvent.id)
             ).scalars().all()
             data = [_event_dict(e) for e in rows]
-        events = []
-        started: list[str] = []
-        for item in data:
-            known = [d for d in item["devices"] if _find(index.edge_ids, d) >= 0]
-            events.append(ActiveEvent(item, index.affected_positions(index.edge_indices(known))))
-            if item["started_at"] <= moment:
-                started += known
-        combined = index.affected_positions(index.edge_indices(started)) if started else None
-        return cls.from_events(events, len(index.order), moment, combined)
+        return cls.from_data(index, data, utc(at) or now())
 
     def covering(self, position: int) -> list[dict[str, Any]]:
-        """Active events (started or not) whose outage reaches ``position``."""
+        """Active events (started or not) whose own outage reaches ``position``."""
         return [self.events[i].data for i in self.by_position.get(position, ())]
 
-    def overlapping(self, event_id: int) -> list[int]:
-        """Ids of the other active events whose de-energized nodes meet those of ``event_id``."""
+    def overlapping(self, index: QueryIndex, event_id: int) -> list[int]:
+        """Ids of the other active events that meet ``event_id``: they switch a same device,
+        their de-energized nodes intersect, or taken together the two de-energize something
+        else than each alone (a tie one closes picks up what the other cuts off; two
+        openings cut a loop)."""
         mine = next((e for e in self.events if e.data["id"] == event_id), None)
         if mine is None:
             return []
-        return [e.data["id"] for e in self.events if e is not mine
-                and np.intersect1d(e.positions, mine.positions, assume_unique=True).size]
+        switched = {*mine.data["devices"], *mine.data["closed"]}
+        found = []
+        for other in self.events:
+            if other is mine:
+                continue
+            apart = np.union1d(mine.positions, other.positions)
+            if (switched & {*other.data["devices"], *other.data["closed"]}
+                    or apart.size < mine.positions.size + other.positions.size
+                    or not np.array_equal(
+                        combined_impact(index, [mine.data, other.data]).positions, apart)):
+                found.append(other.data["id"])
+        return found
 
 
 def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> dict[str, Any]:
     """Is ``customer_id`` out of supply now, why, and until when?
 
-    ``out`` is true when a started event de-energizes its transformer, or when the transformer
-    is dead in the normal state (``reason`` says which); ``events`` are the started events
-    responsible, ``upcoming`` the planned ones not started yet, ``expected_restoration`` the
-    latest expected end of the responsible events (None when unknown).
+    ``out`` is true when the started events' combined switching de-energizes its transformer,
+    or when the transformer is dead in the normal state and no closed tie feeds it (``reason``
+    says which); ``events`` are the started events responsible, ``upcoming`` the planned ones
+    not started yet, ``expected_restoration`` the latest expected end of the responsible events
+    (None when unknown). ``transfer`` names the tie, and the events closing it, when the
+    customer is fed through a tie a switching plan closed (转供), else None.
 
     >>> customer_status(index, state, "0300000000017")  # doctest: +SKIP
     {'customer_id': '0300000000017', 'out': False, ...}
@@ -269,7 +338,7 @@ def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> 
         raise UnknownIdError("customer", [customer_id])
     result: dict[str, Any] = {"customer_id": customer_id, "out": False, "reason": None,
                               "events": [], "upcoming": [], "expected_restoration": None,
-                              "transformer_id": None}
+                              "transformer_id": None, "transfer": None}
     tr = int(index.customer_transformer[customer])
     if not index.customer_active[customer]:
         result["reason"] = "account closed"
@@ -279,18 +348,23 @@ def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> 
         return result
     result["transformer_id"] = index.transformer_ids[tr].decode()
     position = int(index.pos[int(index.transformer_node[tr])])
-    if position >= index.n_energized:
+    tie = state.transferred.get(position)
+    if tie is not None:
+        result["transfer"] = {"tie": tie, "events": [
+            e.data["id"] for e in state.events
+            if tie in e.data["closed"] and e.data["started_at"] <= state.at]}
+    elif position >= index.n_energized:
         result.update(out=True, reason="not energized in the normal switching state")
-    if state.out[position] or state.soon[position]:
+    out = bool(state.out[position])
+    if out or state.soon[position]:
         for event in state.covering(position):
-            brief = {k: event[k] for k in ("id", "kind", "reason", "started_at",
-                                           "expected_end")}
-            key = "events" if event["started_at"] <= state.at else "upcoming"
-            result[key].append(brief)
-    if state.out[position] and not result["events"]:  # only the events together cut it
-        result["events"] = [{k: e.data[k] for k in ("id", "kind", "reason", "started_at",
-                                                    "expected_end")}
-                            for e in state.events if e.data["started_at"] <= state.at]
+            if event["started_at"] > state.at:
+                result["upcoming"].append(_brief(event))
+            elif out:
+                result["events"].append(_brief(event))
+    if out and not result["events"]:  # only the events together cut it
+        result["events"] = [_brief(e.data) for e in state.events
+                            if e.data["started_at"] <= state.at]
         result["reason"] = "outage events together (no single one cuts it)"
     if result["events"]:
         ends = [e["expected_end"] for e in result["events"]]
@@ -298,3 +372,8 @@ def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> 
         result["reason"] = result["reason"] or "outage event"
         result["expected_restoration"] = None if None in ends else max(ends)
     return result
+
+
+def _brief(event: dict[str, Any]) -> dict[str, Any]:
+    """What a status answer tells about an event."""
+    return {k: event[k] for k in ("id", "kind", "reason", "started_at", "expected_end")}

@@ -1,13 +1,17 @@
 """Hot-path questions answered from the :class:`~gridtopo.topology.index.QueryIndex`.
 
-* :func:`impact` — what opening devices de-energizes: transformers and customers, per feeder;
+* :func:`impact` — what opening devices (and closing ties, 转供) de-energizes: transformers and
+  customers, per feeder, and what each closed tie picks up;
 * :func:`upstream` — a customer's, transformer's or node's supply path: devices, feeder, station;
 * :func:`downstream` — what hangs below a device: edges, transformers, customers.
 
 A device list may mix feeders: the impact is reported in total and per feeder (``by_feeder``),
 so a notifier sees which feeder each part comes from. Unknown ids raise
 :class:`~gridtopo.topology.graph.UnknownDeviceError` or
-:class:`~gridtopo.topology.index.UnknownIdError` naming them.
+:class:`~gridtopo.topology.index.UnknownIdError` naming them; asking to close a device that is
+not a normally-open, in-service switching device (closing it would change nothing) raises
+:class:`SwitchingError` naming it and why, rather than being ignored: a switching plan that
+names the wrong device is a mistake its author must see.
 
 >>> result = impact(index, ["SB-00000006"])  # doctest: +SKIP
 >>> result.customers, result.by_feeder["XL-000001"]["customers"]  # doctest: +SKIP
@@ -16,40 +20,98 @@ so a notifier sees which feeder each part comes from. Unknown ids raise
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from gridtopo.db.models import SWITCHING_KINDS
 from gridtopo.errors import GridtopoError
 from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex, UnknownIdError
 
 
+class SwitchingError(GridtopoError):
+    """A switching request that cannot be carried out as asked: a device both opened and
+    closed, or closed although it is not a normally-open, in-service switching device."""
+
+
 @dataclass
 class Impact:
-    """De-energized positions of an outage and what hangs there."""
+    """De-energized positions of an outage and what hangs there.
+
+    ``picked`` are the positions the closed ties keep (or bring) in supply, ``via`` the tie
+    (edge number) feeding each; ``picked_up`` summarises them per tie.
+    """
 
     devices: list[str]
     positions: np.ndarray
     transformers: int
     customers: int
     by_feeder: dict[str, dict[str, Any]] = field(default_factory=dict)
+    closed: list[str] = field(default_factory=list)
+    picked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    via: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    picked_up: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Counts as JSON-ready data (lists come from :func:`impact_customers`)."""
-        return {"devices": self.devices, "transformers": self.transformers,
-                "customers": self.customers, "nodes": int(self.positions.size),
-                "by_feeder": self.by_feeder}
+        return {"devices": self.devices, "closed": self.closed,
+                "transformers": self.transformers, "customers": self.customers,
+                "nodes": int(self.positions.size), "by_feeder": self.by_feeder,
+                "picked_up": self.picked_up}
 
 
-def impact(index: QueryIndex, devices: list[str]) -> Impact:
-    """What opening ``devices`` (from the normal state) de-energizes.
+def _check_closing(index: QueryIndex, devices: Sequence[str], close: Sequence[str],
+                  closed: np.ndarray) -> None:
+    """:class:`SwitchingError` naming devices both opened and closed, and closed devices
+    (edge numbers ``closed``) whose closing would change nothing, with the reason."""
+    both = sorted(set(devices) & set(close))
+    if both:
+        raise SwitchingError(f"device(s) both opened and closed: {', '.join(both)}")
+    problems = []
+    closable = index.closable(closed).tolist()
+    for device, edge, ok in zip(close, closed.tolist(), closable, strict=True):
+        if ok:
+            continue
+        kind = index.kind_name(edge)
+        if not index.edge_in_service[edge]:
+            why = "out of service"
+        elif kind not in SWITCHING_KINDS:
+            why = f"a {kind}, not a switching device"
+        elif not index.edge_normal_open[edge]:
+            why = f"a normally closed {kind}"
+        else:
+            why = "joins a node to itself"
+        problems.append(f"{device} ({why})")
+    if problems:
+        raise SwitchingError("cannot close, only normally-open in-service switching devices "
+                             f"can be closed: {'; '.join(problems)}")
+
+
+def impact(index: QueryIndex, devices: Sequence[str], close: Sequence[str] = ()) -> Impact:
+    """What opening ``devices`` and closing the normally-open ties ``close`` de-energizes,
+    compared with the normal switching state.
+
+    Customers a closed tie picks up are not out: they are reported per tie in ``picked_up``
+    (the tie, the feeder on its live side, nodes, transformers and customers it feeds).
 
     >>> impact(index, ["SB-00000001"]).customers  # doctest: +SKIP
     1512
+    >>> plan = impact(index, ["SB-00000019", "SB-00000023"], close=["SB-00001584"])
+    ... # doctest: +SKIP
+    >>> plan.customers, plan.picked_up[0]["customers"]  # doctest: +SKIP
+    (155, 1371)
     """
-    edges = index.edge_indices(devices)
+    close = list(close)
+    found = index.edge_indices([*devices, *close])
+    edges, closed = found[:len(devices)], found[len(devices):]
     positions = index.affected_positions(edges)
+    picked = via = np.zeros(0, dtype=np.int64)
+    if close:  # the plain opening (the hot path) needs none of this
+        _check_closing(index, devices, close, closed)
+        picked, via = index.pick_up(positions, edges, closed)
+        positions = np.setdiff1d(positions, picked, assume_unique=True)
     by_feeder: dict[str, dict[str, Any]] = {}
     for device, edge in zip(devices, edges.tolist(), strict=True):
         child = int(index.tree_child[edge])
@@ -68,7 +130,28 @@ def impact(index: QueryIndex, devices: list[str]) -> Impact:
         entry["customers"] = index.count_customers(at)
     return Impact(devices=list(devices), positions=positions,
                   transformers=index.count_transformers(positions),
-                  customers=index.count_customers(positions), by_feeder=by_feeder)
+                  customers=index.count_customers(positions), by_feeder=by_feeder,
+                  closed=close, picked=picked, via=via,
+                  picked_up=_picked_up(index, closed, picked, via))
+
+
+def _picked_up(index: QueryIndex, closed: np.ndarray, picked: np.ndarray, via: np.ndarray
+               ) -> list[dict[str, Any]]:
+    """Per closed tie that feeds something: the feeder on its live side and what it feeds."""
+    result = []
+    for tie in closed.tolist():
+        at = picked[via == tie]
+        if not at.size:
+            continue
+        ends = [int(index.edge_from[tie]), int(index.edge_to[tie])]
+        live = next(int(index.pos[n]) for n in ends if not np.isin(index.pos[n], at))
+        result.append({
+            "tie": index.edge_ids[tie].decode(), "via_feeder": index.feeder_at(live),
+            "nodes": int(at.size), "transformers": index.count_transformers(at),
+            "customers": index.count_customers(at),
+            "transformer_ids": index.names(index.transformer_ids, index.transformers_at(at)),
+        })
+    return result
 
 
 def page(numbers: np.ndarray, limit: int, offset: int) -> np.ndarray:
