@@ -84,18 +84,18 @@ def test_spatial_index_is_rebuilt_and_used(engine: Engine) -> None:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             ids = conn.execute(text(
-                "SELECT customer_id FROM customers WHERE ROWID IN (SELECT ROWID FROM "
-                "SpatialIndex WHERE f_table_name = 'customers' AND search_frame = "
+                "SELECT edge_id FROM edges WHERE ROWID IN (SELECT ROWID FROM "
+                "SpatialIndex WHERE f_table_name = 'edges' AND search_frame = "
                 "BuildMbr(113.4, 23.4, 113.6, 23.6, 4326))")).scalars().all()
-            assert conn.execute(text("SELECT CheckSpatialIndex('customers', 'geom')")).scalar() == 1
+            assert conn.execute(text("SELECT CheckSpatialIndex('edges', 'geom')")).scalar() == 1
         else:
             ids = conn.execute(text(
-                "SELECT customer_id FROM customers WHERE geom && "
+                "SELECT edge_id FROM edges WHERE geom && "
                 "ST_MakeEnvelope(113.4, 23.4, 113.6, 23.6, 4326)")).scalars().all()
             assert conn.execute(text(
-                "SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_customers_geom'"
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_edges_geom'"
             )).scalar() == 1
-    assert ids == ["C3"]
+    assert ids == [EDGES["edge_id"][2]]  # the one line drawn inside the box
 
 
 def test_reload_replaces_and_failure_keeps_previous_model(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
+from geoalchemy2 import Geometry
 from sqlalchemy import Connection, text
 
 from gridtopo.db import versioning
@@ -36,8 +37,12 @@ Progress = Callable[[str, int, int], None]
 LOAD_ORDER = ("stations", "feeders", "edges", "transformers", "transformer_areas", "customers")
 """Source tables in the order they are loaded (and emptied in reverse)."""
 DERIVED = ("nodes", "customer_personal", "links")
-SPATIAL = {"stations": "geom", "nodes": "geom", "edges": "geom", "transformers": "geom",
-           "customers": "geom"}
+SPATIAL = {name: column.name for name in (*LOAD_ORDER, *DERIVED)
+           for column in Base.metadata.tables[name].columns if isinstance(column.type, Geometry)}
+"""Tables with a geometry column, and its name."""
+SPATIALLY_INDEXED = {name: column for name, column in SPATIAL.items()
+                     if Base.metadata.tables[name].columns[column].type.spatial_index}
+"""The subset whose geometry has a spatial index (rebuilt after the load)."""
 PERSONAL_FIELDS = ("customer_name", "address", "phone")
 DEFAULTS: dict[str, dict[str, object]] = {
     "stations": {"in_service": True},
@@ -191,7 +196,7 @@ def replace_model(
         changes[name] = version_plan.counts
     seconds["compare versions"] = time.perf_counter() - started
     written: dict[str, int] = {}
-    with bulk_load_mode(conn, [*LOAD_ORDER, *DERIVED], SPATIAL):
+    with bulk_load_mode(conn, [*LOAD_ORDER, *DERIVED], SPATIALLY_INDEXED):
         started = time.perf_counter()
         clear_model(conn)
         seconds["clear"] = time.perf_counter() - started

@@ -4,6 +4,8 @@
 ``link_confidence``; the current ``customer_transformer`` rows of ``links`` are copied there and
 removed. At 14 million customers, one link row per customer with two indexes cost more to load
 than the customer rows themselves, and every query joined it back to the customer anyway.
+For the same reason the customers' spatial index goes: no query finds customers by place, and
+its R*Tree took a minute of every SQLite load.
 Former versions already archived in ``links_history`` stay there (nothing is rewritten); the
 downgrade moves the current links back.
 
@@ -56,9 +58,13 @@ def upgrade() -> None:
         "WHERE l.kind = 'customer_transformer' AND l.from_id = customers.customer_id"
     )
     op.execute("DELETE FROM links WHERE kind = 'customer_transformer'")
+    op.drop_geospatial_index('idx_customers_geom', table_name='customers',
+                             postgresql_using='gist', column_name='geom')
 
 
 def downgrade() -> None:
+    op.create_geospatial_index('idx_customers_geom', 'customers', ['geom'], unique=False,
+                               postgresql_using='gist', postgresql_ops={})
     op.execute(
         "INSERT INTO links (kind, from_id, to_id, method, confidence, run_id, valid_from_run, "
         "row_hash) SELECT 'customer_transformer', customer_id, transformer_id, link_method, "
