@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
@@ -16,6 +18,8 @@ from gridtopo.db.models import (
     Transformer,
     utcnow,
 )
+from gridtopo.db import open_engine
+from gridtopo.db.bulk import rollback_journal
 from gridtopo.errors import BulkLoadError
 from gridtopo.ingest.load import LoadResult, replace_model
 from gridtopo.topology.reconcile import reconcile
@@ -153,3 +157,21 @@ def test_rows_breaking_a_reference_are_refused_whole(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 4
         assert conn.scalar(select(func.count()).select_from(Link)) > 0
+
+
+def test_rollback_journal_only_when_the_database_is_free(tmp_path: Path) -> None:
+    """A bulk rewrite switches SQLite to a rollback journal only while no other connection
+    has the database open (without waiting for it), and WAL is back afterwards."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'j.db'}", create=True)
+    mode = "PRAGMA journal_mode"
+    with rollback_journal(engine) as switched, engine.connect() as conn:
+        assert switched and conn.exec_driver_sql(mode).scalar() == "delete"
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(mode).scalar() == "wal"
+    reader = open_engine(f"sqlite:///{tmp_path / 'j.db'}")
+    with reader.connect() as held:
+        held.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+        with rollback_journal(engine) as switched, engine.connect() as conn:
+            assert not switched and conn.exec_driver_sql(mode).scalar() == "wal"
+    reader.dispose()
+    engine.dispose()

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import polars as pl
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gridtopo.db.models import SRID
 from gridtopo.errors import BulkLoadError
@@ -237,3 +237,41 @@ def bulk_load_mode(
                                 f"changed: {reason}") from err
     for table in tables:
         conn.execute(text(f'ANALYZE "{table}"'))
+
+
+@contextmanager
+def rollback_journal(engine: Engine) -> Iterator[bool]:
+    """Run a large rewrite of a SQLite database with a rollback journal instead of the WAL.
+
+    In WAL mode every page a transaction writes goes to the WAL and is copied into the
+    database again by the checkpoint that follows the commit — for a full-size model, gigabytes
+    written twice. With a rollback journal, pages appended to the file are written once and only
+    pages that existed before are journaled. Switching needs the database to itself: when
+    another connection has it open (a running ``gridtopo serve``), the block runs in WAL mode as
+    before, so its readers are never blocked. A connection opened during the block waits for
+    the commit (up to the 30 s busy timeout). Yields whether it switched; WAL is restored
+    after. PostgreSQL is left alone (yields ``False``).
+    """
+    if engine.dialect.name != "sqlite":
+        yield False
+        return
+    try:
+        with engine.connect() as conn:
+            timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql("PRAGMA busy_timeout = 0")  # do not wait for a free database
+            try:
+                mode = conn.exec_driver_sql("PRAGMA journal_mode = DELETE").scalar()
+            finally:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout or 0)}")
+        switched = mode == "delete"
+    except OperationalError:  # "database is locked": someone else has it open
+        switched = False
+    try:
+        yield switched
+    finally:
+        if switched:
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            except OperationalError:  # a reader came in meanwhile; open_engine restores WAL
+                pass
