@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
+from gridtopo.db import open_engine
+from gridtopo.db.bulk import rollback_journal
 from gridtopo.db.models import (
     Customer,
     CustomerPersonal,
@@ -18,8 +20,6 @@ from gridtopo.db.models import (
     Transformer,
     utcnow,
 )
-from gridtopo.db import open_engine
-from gridtopo.db.bulk import rollback_journal
 from gridtopo.errors import BulkLoadError
 from gridtopo.ingest.load import LoadResult, replace_model
 from gridtopo.topology.reconcile import reconcile

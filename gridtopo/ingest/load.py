@@ -37,11 +37,13 @@ Progress = Callable[[str, int, int], None]
 LOAD_ORDER = ("stations", "feeders", "edges", "transformers", "transformer_areas", "customers")
 """Source tables in the order they are loaded (and emptied in reverse)."""
 DERIVED = ("nodes", "customer_personal", "links")
-SPATIAL = {name: column.name for name in (*LOAD_ORDER, *DERIVED)
-           for column in Base.metadata.tables[name].columns if isinstance(column.type, Geometry)}
+_GEOMETRIES = {name: column for name in (*LOAD_ORDER, *DERIVED)
+               for column in Base.metadata.tables[name].columns
+               if isinstance(column.type, Geometry)}
+SPATIAL = {name: column.name for name, column in _GEOMETRIES.items()}
 """Tables with a geometry column, and its name."""
-SPATIALLY_INDEXED = {name: column for name, column in SPATIAL.items()
-                     if Base.metadata.tables[name].columns[column].type.spatial_index}
+SPATIALLY_INDEXED = {name: column.name for name, column in _GEOMETRIES.items()
+                     if isinstance(column.type, Geometry) and column.type.spatial_index}
 """The subset whose geometry has a spatial index (rebuilt after the load)."""
 PERSONAL_FIELDS = ("customer_name", "address", "phone")
 DEFAULTS: dict[str, dict[str, object]] = {
