@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,7 @@ from gridtopo.db.models import (
 )
 from gridtopo.errors import BulkLoadError
 from gridtopo.ingest.load import LoadResult, replace_model
-from gridtopo.topology.reconcile import reconcile
+from gridtopo.topology.reconcile import Reconciliation, reconcile
 
 from .test_reconcile_rules import CUSTOMERS, EDGES, FEEDERS, STATIONS, areas, transformers
 
@@ -49,7 +50,7 @@ def tables(customers: pl.DataFrame = CUSTOMERS) -> dict[str, pl.DataFrame]:
             "transformer_areas": areas(), "customers": people}
 
 
-def load(engine: Engine, data: dict[str, pl.DataFrame], links: pl.DataFrame,
+def load(engine: Engine, data: dict[str, pl.DataFrame], recon: Reconciliation,
          run_id: int = 1) -> LoadResult:
     with engine.begin() as conn:
         if conn.scalar(select(IngestRun.id).where(IngestRun.id == run_id)) is None:
@@ -57,12 +58,12 @@ def load(engine: Engine, data: dict[str, pl.DataFrame], links: pl.DataFrame,
                                                   gridtopo_version="test", status="succeeded",
                                                   started_at=utcnow()))
         return replace_model(conn, data, file_ids=[None, None, None],  # type: ignore[list-item]
-                             links=links, run_id=run_id)
+                             reconciliation=recon, run_id=run_id)
 
 
 def test_load_writes_every_table(engine: Engine) -> None:
     data = tables()
-    written = load(engine, data, reconcile(data).links).written
+    written = load(engine, data, reconcile(data)).written
     assert written["customers"] == written["customer_personal"] == 4
     assert written["nodes"] == 5  # N1 N2 N3 N20 N21
     with engine.connect() as conn:
@@ -84,7 +85,7 @@ def test_load_writes_every_table(engine: Engine) -> None:
 
 def test_spatial_index_is_rebuilt_and_used(engine: Engine) -> None:
     data = tables()
-    load(engine, data, reconcile(data).links)
+    load(engine, data, reconcile(data))
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             ids = conn.execute(text(
@@ -104,12 +105,14 @@ def test_spatial_index_is_rebuilt_and_used(engine: Engine) -> None:
 
 def test_reload_replaces_and_failure_keeps_previous_model(engine: Engine) -> None:
     data = tables()
-    load(engine, data, reconcile(data).links)
+    load(engine, data, reconcile(data))
     smaller = tables(CUSTOMERS.head(2))
-    load(engine, smaller, reconcile(smaller).links, run_id=2)
+    load(engine, smaller, reconcile(smaller), run_id=2)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 2
-    broken = reconcile(data).links.with_columns(pl.lit(2.0).alias("confidence"))
+    decided = reconcile(data)
+    broken = replace(decided, customer_links=decided.customer_links.with_columns(
+        pl.lit(2.0).alias("link_confidence")))
     with pytest.raises(BulkLoadError, match="confidence"):  # the customers' first
         load(engine, data, broken, run_id=3)
     with engine.connect() as conn:
@@ -119,15 +122,15 @@ def test_reload_replaces_and_failure_keeps_previous_model(engine: Engine) -> Non
 
 def test_versions_archive_changed_and_removed_rows(engine: Engine) -> None:
     first = tables()
-    assert load(engine, first, reconcile(first).links, run_id=1).changes["customers"] == {
+    assert load(engine, first, reconcile(first), run_id=1).changes["customers"] == {
         "added": 4, "changed": 0, "removed": 0}
-    same = load(engine, first, reconcile(first).links, run_id=2)
+    same = load(engine, first, reconcile(first), run_id=2)
     assert not same.changed
     moved = CUSTOMERS.head(3).with_columns(
         pl.when(pl.col("customer_id") == "C2").then(pl.lit("TQ1")).otherwise(pl.col("area_code"))
         .alias("area_code"))
     second = tables(moved)
-    result = load(engine, second, reconcile(second).links, run_id=3)
+    result = load(engine, second, reconcile(second), run_id=3)
     assert result.changes["customers"] == {"added": 0, "changed": 1, "removed": 1}
     # C2 now goes to PB-1 (a change of C2's own row); TQ1's and TQ2's spatial evidence
     # moved with C2's position
@@ -150,10 +153,10 @@ def test_rows_breaking_a_reference_are_refused_whole(engine: Engine) -> None:
     """Links naming a run that does not exist break a foreign key: on SQLite at insert, on
     PostgreSQL when the constraint set aside for the load is validated again."""
     data = tables()
-    load(engine, data, reconcile(data).links)
+    load(engine, data, reconcile(data))
     with pytest.raises(BulkLoadError, match=r"links|run_id"), engine.begin() as conn:
         replace_model(conn, tables(CUSTOMERS.head(1)), file_ids=[None, None, None],  # type: ignore[list-item]
-                      links=reconcile(data).links, run_id=999)
+                      reconciliation=reconcile(tables(CUSTOMERS.head(1))), run_id=999)
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Customer)) == 4
         assert conn.scalar(select(func.count()).select_from(Link)) > 0

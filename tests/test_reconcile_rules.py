@@ -55,7 +55,7 @@ def run(tx: pl.DataFrame | None = None, ar: pl.DataFrame | None = None,
                         "transformers": transformers() if tx is None else tx,
                         "transformer_areas": areas() if ar is None else ar,
                         "customers": CUSTOMERS}, decisions)
-    links = {(k, f): (t, m, c) for k, f, t, m, c in result.links.select(
+    links = {(k, f): (t, m, c) for k, f, t, m, c in result.all_links.select(
         "kind", "from_id", "to_id", "method", "confidence").iter_rows()}
     return links, result.unlinked
 

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, text
 from gridtopo.db import versioning
 from gridtopo.db.bulk import bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
-from gridtopo.topology.reconcile import node_feeders
+from gridtopo.topology.reconcile import Reconciliation, node_feeders
 
 Progress = Callable[[str, int, int], None]
 
@@ -119,20 +119,18 @@ def derive_nodes(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     ).sort("node_id")
 
 
-def with_customer_links(customers: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """``customers`` with the decided ``customer_transformer`` links of ``links`` as their
-    ``transformer_id``, ``link_method`` and ``link_confidence`` (null where undecided).
+def with_customer_links(customers: pl.DataFrame, customer_links: pl.DataFrame) -> pl.DataFrame:
+    """``customers`` with their decided links (``transformer_id``, ``link_method``,
+    ``link_confidence``; :data:`~gridtopo.topology.reconcile.CUSTOMER_LINK_COLUMNS`), which
+    reconciliation keeps aligned row for row with the customers.
 
-    The customers' own columns are carried over, not copied: at 14 million rows a join that
-    rebuilt the whole frame would double the ingest's peak memory.
+    The customers' own columns are carried over, not copied: at 14 million rows a rebuilt frame
+    would add gigabytes to the ingest's peak memory.
     """
-    decided = links.filter(pl.col("kind") == "customer_transformer").select(
-        pl.col("from_id").alias("customer_id"), pl.col("to_id").alias("transformer_id"),
-        pl.col("method").alias("link_method"), pl.col("confidence").alias("link_confidence"),
-    )
-    chain = customers.select("customer_id").join(decided, on="customer_id", how="left",
-                                                 maintain_order="left")
-    return pl.DataFrame([*customers.get_columns(), *chain.drop("customer_id").get_columns()])
+    if not customers["customer_id"].equals(customer_links["customer_id"]):
+        raise ValueError("customer links are not aligned with the customers they belong to")
+    return pl.DataFrame([*customers.get_columns(),
+                         *customer_links.drop("customer_id").get_columns()])
 
 
 def clear_model(conn: Connection) -> None:
@@ -163,15 +161,17 @@ def replace_model(
     conn: Connection,
     tables: Mapping[str, pl.DataFrame],
     file_ids: Sequence[int],
-    links: pl.DataFrame,
+    reconciliation: Reconciliation,
     run_id: int,
     progress: Progress | None = None,
 ) -> LoadResult:
-    """Replace the model with ``tables`` and ``links``, archiving what changed."""
+    """Replace the model with ``tables`` and the links of ``reconciliation``, archiving what
+    changed."""
     frames: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
         if name == "customers" and name in tables:
-            frames[name] = table_frame(name, with_customer_links(tables[name], links), file_ids)
+            frames[name] = table_frame(
+                name, with_customer_links(tables[name], reconciliation.customer_links), file_ids)
         elif name in tables:
             frames[name] = table_frame(name, tables[name], file_ids)
     if "customers" in tables and any(f in tables["customers"].columns for f in PERSONAL_FIELDS):
@@ -180,8 +180,7 @@ def replace_model(
             [c for c in personal_columns if c in tables["customers"].columns]
         )
     frames["nodes"] = derive_nodes(tables)
-    frames["links"] = links.filter(pl.col("kind") != "customer_transformer").with_columns(
-        pl.lit(run_id).alias("run_id"))
+    frames["links"] = reconciliation.links.with_columns(pl.lit(run_id).alias("run_id"))
     for name in VERSIONED_KEYS:
         frames.setdefault(name, table_frame(
             name, pl.DataFrame(schema=dict.fromkeys(VERSIONED_KEYS[name], pl.Utf8)), file_ids

@@ -172,7 +172,7 @@ def ingest(
                 recon = reconcile(tables, all_decisions)
                 seconds["reconcile"] = time.perf_counter() - started
                 started = time.perf_counter()
-                result = replace_model(conn, tables, file_ids, recon.links, run_id, progress)
+                result = replace_model(conn, tables, file_ids, recon, run_id, progress)
                 loaded, changes = result.written, result.changes
                 load_seconds = result.seconds
                 if result.changed:

@@ -2,8 +2,9 @@
 
 Input: the canonical tables that :func:`gridtopo.ingest.read_sources` returns (polars frames),
 plus steward decisions. Output: one row per decided link with the method that decided it, a
-confidence in [0, 1] and its evidence, and one row per entity that could not be decided, with the
-reason. Nothing here guesses: an area whose candidates tie stays unlinked and is reported.
+confidence in [0, 1] and its evidence — customers' links as columns aligned with the customers,
+the way they are stored — and one row per entity that could not be decided, with the reason.
+Nothing here guesses: an area whose candidates tie stays unlinked and is reported.
 
 How each link is decided (highest priority first):
 
@@ -80,6 +81,13 @@ LINK_COLUMNS = {
     "confidence": pl.Float64,
     "evidence": pl.Utf8,
 }
+CUSTOMER_LINK_COLUMNS = {
+    "customer_id": pl.Utf8,
+    "transformer_id": pl.Utf8,
+    "link_method": pl.Utf8,
+    "link_confidence": pl.Float64,
+}
+"""A customer's link as stored on its row (the evidence is the row's own ``area_code``)."""
 UNLINKED_COLUMNS = {"kind": pl.Utf8, "entity_id": pl.Utf8, "code": pl.Utf8, "reason": pl.Utf8}
 """An undecided entity: ``code`` is a stable category (see :data:`UNLINKED_CODES`), ``reason``
 the sentence a steward reads."""
@@ -99,11 +107,23 @@ NO_LINK = "none"
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Decided links, undecided entities and counts by kind and method."""
+    """Decided links, undecided entities and counts by kind and method.
+
+    ``links`` holds the feeder, transformer and area links (:data:`LINK_COLUMNS`);
+    ``customer_links`` the customer links aligned row for row with the customers table
+    (:data:`CUSTOMER_LINK_COLUMNS`, null where undecided) — see :func:`customer_link_rows`
+    for them as link rows.
+    """
 
     links: pl.DataFrame
+    customer_links: pl.DataFrame
     unlinked: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_links(self) -> pl.DataFrame:
+        """Every decided link, the customer ones included, as link rows."""
+        return pl.concat([self.links, customer_link_rows(self.customer_links)])
 
 
 def _empty(schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
@@ -474,26 +494,46 @@ def link_areas(
 
 
 def link_customers(
-    customers: pl.DataFrame, area_links: pl.DataFrame
+    customers: pl.DataFrame, area_links: pl.DataFrame, decisions: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """customer→transformer through the customer's area and that area's link."""
-    joined = customers.select("customer_id", "area_code").join(
-        area_links.select(pl.col("from_id").alias("area_code"), "to_id", "method",
-                          "confidence"),
-        on="area_code", how="left",
-    )
-    links = joined.filter(pl.col("to_id").is_not_null()).select(
-        pl.col("customer_id").alias("from_id"), "to_id", "method", "confidence",
-        pl.lit(None, pl.Utf8).alias("evidence"),  # the customer's own area_code is the evidence
-    )
-    unlinked = _unlinked(
-        joined.filter(pl.col("to_id").is_null()).rename({"customer_id": "entity_id"}),
-        "customer_transformer",
-        "area_unlinked",
-        pl.lit("area ") + pl.col("area_code").fill_null("(blank)")
-        + pl.lit(" has no decided transformer"),
-    )
-    return _links(links, "customer_transformer"), unlinked
+    """customer→transformer through the customer's area and that area's link, then steward
+    decisions on top: ``(CUSTOMER_LINK_COLUMNS aligned row for row with customers, unlinked)``.
+
+    The links stay aligned with the customers instead of becoming one row per link: at 14
+    million customers that saves a copy of every customer id and a join to put the links back
+    on the customer rows they are stored with.
+    """
+    ids, area = customers["customer_id"], customers["area_code"]
+    via = area_links.select("from_id", "to_id", "method", "confidence")
+    aligned = pl.DataFrame([ids, *(
+        area.replace_strict(via["from_id"], via[source], default=None, return_dtype=dtype)
+        .alias(name)
+        for source, (name, dtype) in zip(("to_id", "method", "confidence"),
+                                         list(CUSTOMER_LINK_COLUMNS.items())[1:], strict=True)
+    )])
+    mine = decisions.filter(pl.col("link_kind") == "customer_transformer")
+    ruling = ids.replace_strict(mine["entity_id"], mine["decision"], default=None,
+                                return_dtype=pl.Utf8)
+    if not mine.is_empty():
+        keep, link = pl.lit(ruling).is_null(), pl.lit(ruling) != NO_LINK
+        aligned = aligned.with_columns(
+            pl.when(keep).then(pl.col(name)).when(link).then(value).alias(name)
+            for name, value in (("transformer_id", pl.lit(ruling)),
+                                ("link_method", pl.lit("steward")),
+                                ("link_confidence", pl.lit(1.0)))
+        )
+    missing = aligned["transformer_id"].is_null() & ruling.is_null()
+    unlinked = pl.concat([
+        _unlinked(
+            pl.DataFrame([ids.filter(missing).alias("entity_id"), area.filter(missing)]),
+            "customer_transformer", "area_unlinked",
+            pl.lit("area ") + pl.col("area_code").fill_null("(blank)")
+            + pl.lit(" has no decided transformer"),
+        ),
+        _unlinked(pl.DataFrame([ids.filter(ruling == NO_LINK).alias("entity_id")]),
+                  "customer_transformer", "steward_none", "steward decided: no link"),
+    ])
+    return aligned, unlinked
 
 
 # --------------------------------------------------------------------------- steward decisions
@@ -556,18 +596,31 @@ def reconcile(
         *link_areas(areas, transformers, feeders, stations, customers), decided,
         "area_transformer",
     )
-    cust_links, cust_un = apply_decisions(*link_customers(customers, area_links), decided,
-                                          "customer_transformer")
-    links = pl.concat([feeder_links, tx_links, area_links, cust_links])
+    customer_links, cust_un = link_customers(customers, area_links, decided)
+    links = pl.concat([feeder_links, tx_links, area_links])
     unlinked = pl.concat([feeder_un, tx_un, area_un, cust_un])
-    return Reconciliation(links=links, unlinked=unlinked, summary=summarise(links, unlinked))
+    return Reconciliation(links=links, customer_links=customer_links, unlinked=unlinked,
+                          summary=summarise(links, customer_links, unlinked))
 
 
-def summarise(links: pl.DataFrame, unlinked: pl.DataFrame) -> dict[str, Any]:
+def customer_link_rows(customer_links: pl.DataFrame) -> pl.DataFrame:
+    """The decided customer links of :attr:`Reconciliation.customer_links` as link rows
+    (:data:`LINK_COLUMNS`), e.g. to list or compare them with the other kinds."""
+    return customer_links.filter(pl.col("transformer_id").is_not_null()).select(
+        pl.lit("customer_transformer").alias("kind"), pl.col("customer_id").alias("from_id"),
+        pl.col("transformer_id").alias("to_id"), pl.col("link_method").alias("method"),
+        pl.col("link_confidence").alias("confidence"), pl.lit(None, pl.Utf8).alias("evidence"),
+    )
+
+
+def summarise(links: pl.DataFrame, customer_links: pl.DataFrame,
+              unlinked: pl.DataFrame) -> dict[str, Any]:
     """Per link kind: linked and unlinked counts, links by method, unlinked by code."""
     summary: dict[str, Any] = {}
+    customers = customer_links.select(pl.col("link_method").alias("method")).drop_nulls()
     for kind in LINK_KINDS:
-        mine = links.filter(pl.col("kind") == kind)
+        mine = customers if kind == "customer_transformer" else links.filter(
+            pl.col("kind") == kind)
         missing = unlinked.filter(pl.col("kind") == kind)
         by_method = mine.group_by("method").len().sort("method")
         reasons = missing.group_by("code").len().sort(["len", "code"], descending=[True, False])
