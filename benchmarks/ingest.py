@@ -93,17 +93,21 @@ def ingest_table(backend: str, result: dict[str, Any]) -> None:
               f"  recall share {score['recall']:.4%}")
 
 
-def naive_comparison(backend: str, sources: Path, workdir: Path, rows: int) -> None:
-    """The same customer rows loaded by pandas to_sql, ORM add_all and gridtopo's bulk path."""
+def naive_comparison(backend: str, workdir: Path, rows: int, seed: int) -> None:
+    """The same customer rows loaded by pandas to_sql, ORM add_all and gridtopo's bulk path
+    (generated at that size: reading the full-size exports to keep 1M rows would be waste)."""
     from sqlalchemy.orm import Session
 
     from gridtopo.db import open_engine, upgrade
     from gridtopo.db.bulk import bulk_insert
     from gridtopo.db.models import Customer
     from gridtopo.ingest import read_sources
+    from gridtopo.synthetic import generate
 
-    bundle = read_sources(sources)
-    frame = bundle.tables["customers"].frame.head(rows)
+    sources = workdir / f"naive-sources-{rows}-{seed}"
+    if not (sources / "truth" / "manifest.json").exists():
+        generate(sources, rows, seed=seed, overwrite=True)
+    frame = read_sources(sources).tables["customers"].frame.head(rows)
     shaped = frame.select("customer_id", "area_code", "area_name", "feeder_name",
                           "station_name", "meter_id", "phase", "voltage_class", "contract_kva",
                           "status", "updated_at")
@@ -178,7 +182,7 @@ def main() -> None:
         child.join()
         ingest_table(backend, result)
     for backend in backends:
-        naive_comparison(backend, sources, workdir, args.naive_rows)
+        naive_comparison(backend, workdir, args.naive_rows, args.seed)
     if args.keep:
         (args.keep / "READY").write_text(f"{args.customers} customers, seed {args.seed}\n")
     if args.workdir is None:
