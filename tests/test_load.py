@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
-from gridtopo.db import open_engine
-from gridtopo.db.bulk import rollback_journal
+from gridtopo.db import bulk, open_engine
+from gridtopo.db.bulk import read_frame, rollback_journal
 from gridtopo.db.models import (
     Customer,
     CustomerPersonal,
@@ -178,3 +178,22 @@ def test_rollback_journal_only_when_the_database_is_free(tmp_path: Path) -> None
             assert not switched and conn.exec_driver_sql(mode).scalar() == "wal"
     reader.dispose()
     engine.dispose()
+
+
+def test_read_table_returns_every_row_across_blocks(engine: Engine,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Versioning reads stored keys and hashes block by block (SQLite) or by COPY: every row
+    once, nulls kept, in the caller's transaction."""
+    monkeypatch.setattr(bulk, "BLOCK_ROWS", 2)
+    data = tables()
+    load(engine, data, reconcile(data))
+    schema = {"customer_id": pl.Utf8, "transformer_id": pl.Utf8, "row_hash": pl.Int64}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM customer_personal WHERE customer_id = 'C2'"))
+        conn.execute(text("DELETE FROM customers WHERE customer_id = 'C2'"))  # a rowid gap
+        stored = bulk.read_table(conn, "customers", schema).sort("customer_id")
+        expected = read_frame(conn, "SELECT customer_id, transformer_id, row_hash FROM "
+                              "customers ORDER BY customer_id", schema)
+    assert stored["customer_id"].to_list() == ["C1", "C3", "C4"]
+    assert stored["transformer_id"].null_count() == 1  # C4 is unlinked
+    assert stored.equals(expected)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, text
 
-from gridtopo.db.bulk import bulk_insert, read_frame
+from gridtopo.db.bulk import bulk_insert, read_table
 from gridtopo.db.models import HISTORY_TABLES, VERSIONED_KEYS
 
 BOOKKEEPING = ("id", "source_file_id", "source_line", "valid_from_run", "row_hash", "run_id")
@@ -61,12 +61,10 @@ def plan(conn: Connection, table: str, rows: pl.DataFrame, run_id: int) -> Versi
     """Compare ``rows`` (database-shaped, about to replace ``table``) with what is stored."""
     keys = list(VERSIONED_KEYS[table])
     hashes = rows.select(keys).with_columns(row_hash(rows))
-    key_list = ", ".join(f'"{k}"' for k in keys)
-    stored = read_frame(
-        conn,
-        f'SELECT {key_list}, row_hash, valid_from_run FROM "{table}"',
-        {**dict.fromkeys(keys, pl.Utf8), "old_hash": pl.Int64, "old_from": pl.Int64},
-    )
+    stored = read_table(
+        conn, table, {**dict.fromkeys(keys, pl.Utf8), "row_hash": pl.Int64,
+                      "valid_from_run": pl.Int64},
+    ).rename({"row_hash": "old_hash", "valid_from_run": "old_from"})
     # join keys and hashes only (never the wide rows), keeping the rows' order
     merged = hashes.join(stored, on=keys, how="left", maintain_order="left")
     same = (pl.col("old_hash") == pl.col("row_hash")).fill_null(False)

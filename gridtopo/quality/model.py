@@ -23,14 +23,12 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Engine, text
 
-from gridtopo.db.bulk import read_frame
+from gridtopo.db.bulk import BLOCK_ROWS, parse_text_rows, read_frame, text_row
 from gridtopo.quality.errors import EmptyModelError
 
 S, F = pl.Utf8, pl.Float64
 Schema = dict[str, pl.DataType | type[pl.DataType]]
-BLOCK_ROWS = 200_000
 READERS = 2
-NULL = "\\N"
 UPDATED = "{updated}"
 """Placeholder for the backend's expression of ``updated_at`` as ``YYYY-MM-DD HH:MM:SS``."""
 POINT = "{point}"
@@ -97,17 +95,13 @@ class Model:
 
 
 def _sqlite_block(engine: Engine, table: str, line: str, where: str, start: int,
-                  names: list[str], schema: Schema) -> pl.DataFrame:
+                  schema: Schema) -> pl.DataFrame:
     """Rows ``start < rowid <= start + BLOCK_ROWS`` of ``table`` as one parsed text block."""
     sql = (f"SELECT group_concat(line, char(30)) FROM (SELECT {line} AS line FROM {table} "
            f"WHERE rowid > :lo AND rowid <= :hi{' AND ' + where if where else ''})")
     with engine.connect() as conn:
         block = conn.execute(text(sql), {"lo": start, "hi": start + BLOCK_ROWS}).scalar()
-    if not block:
-        return pl.DataFrame(schema=schema)
-    return pl.read_csv(block.encode(), separator="\x1f", eol_char="\x1e", has_header=False,
-                       new_columns=names, schema_overrides=schema, null_values=NULL,
-                       quote_char=None, infer_schema=False)
+    return parse_text_rows(block, schema)
 
 
 def _little_endian_blobs(engine: Engine, table: str) -> bool:
@@ -135,14 +129,12 @@ def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType 
             expanded += [("ST_X(geom)", "lon", F), ("ST_Y(geom)", "lat", F)]
         else:
             expanded.append((expr.replace(UPDATED, updated), name, dtype))
-    names = [name for _, name, _ in expanded]
     schema: Schema = {name: dtype for _, name, dtype in expanded}
     if postgres:
         with engine.connect() as conn:
             return read_frame(conn, f"SELECT {', '.join(e for e, _, _ in expanded)} FROM "
                               f"{table}" + (f" WHERE {where}" if where else ""), schema)
-    line = " || char(31) || ".join(f"ifnull(CAST({expr} AS TEXT), '{NULL}')"
-                                   for expr, _, _ in expanded)
+    line = text_row([expr for expr, _, _ in expanded])
     with engine.connect() as conn:
         low, high = conn.execute(text(f"SELECT min(rowid), max(rowid) FROM {table}")).one()
     if low is None:
@@ -151,7 +143,7 @@ def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType 
         starts = range(low - 1, high, BLOCK_ROWS)
         with ThreadPoolExecutor(READERS) as pool:
             frame = pl.concat(pool.map(lambda s: _sqlite_block(engine, table, line, where, s,
-                                                               names, schema), starts))
+                                                               schema), starts))
     if not hex_point:
         return frame
     xy = pl.col("_xy").str.decode("hex")
