@@ -176,7 +176,7 @@ def test_absent_optional_columns_are_null_with_canonical_dtypes(tmp_path: Path) 
     assert frame.schema == pl.Schema(canonical_schema("customers"))
     assert frame["status"].to_list() == ["active"]
     assert frame["contract_kva"].to_list() == [None]
-    contract("customers").validate(frame)
+    contract("customers").validate(frame.cast(TABLES["customers"].schema))  # repeated: text
 
 
 @pytest.mark.parametrize(("name", "table"), [

@@ -7,9 +7,11 @@ degrees…) and the longest text the model stores. Ingest validates each file's 
 with ``lazy=True`` and turns pandera's failure cases (which carry the row index) into problems;
 uniqueness is left out of that row pass because :mod:`gridtopo.ingest.dedupe` resolves
 repeated keys (merge or conflict) — after which every loadable frame satisfies the full
-contract, uniqueness included.
+contract, uniqueness included, once its ``repeated`` fields (stored as ``Categorical``) are
+read as text.
 
->>> contract("customers").validate(bundle.tables["customers"].frame)  # doctest: +SKIP
+>>> frame = bundle.tables["customers"].frame  # doctest: +SKIP
+>>> contract("customers").validate(frame.cast(TABLES["customers"].schema))  # doctest: +SKIP
 """
 
 from __future__ import annotations

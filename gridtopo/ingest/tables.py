@@ -66,6 +66,10 @@ class Field:
     False makes the bound strict). ``units`` are the trailing units a number may carry, with
     the factor to the canonical unit (``{"kva": 1.0}``, keys folded). ``max_length`` is the
     longest text the model stores; ``personal`` marks personal data (kept apart, maskable).
+    ``repeated`` marks text with few distinct values over millions of rows (a customer's area,
+    feeder and station names, status): loadable frames hold it as ``Categorical`` — a 4-byte
+    code per row instead of a 16-byte string view plus its bytes, about 1.5 GB less at
+    Guangdong size.
     """
 
     name: str
@@ -82,6 +86,7 @@ class Field:
     maximum: float | None = None
     units: Mapping[str, float] = field(default_factory=dict)
     max_length: int | None = None
+    repeated: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -183,9 +188,10 @@ def _id(name: str, *aliases: str, required: bool = False, unique: bool = False) 
     return Field(name, "id", aliases, required=required, unique=unique, max_length=ID_LENGTH)
 
 
-def _name(name: str, *aliases: str, required: bool = False, personal: bool = False) -> Field:
+def _name(name: str, *aliases: str, required: bool = False, personal: bool = False,
+          repeated: bool = False) -> Field:
     return Field(name, "text", aliases, required=required, personal=personal,
-                 max_length=NAME_LENGTH)
+                 max_length=NAME_LENGTH, repeated=repeated)
 
 
 def _updated_at() -> Field:
@@ -221,16 +227,16 @@ CUSTOMERS = Table(
         Field("phone", "text", ("联系电话", "手机号码", "移动电话", "电话"), personal=True,
               max_length=ID_LENGTH),
         _id("area_code", "台区编号", "台区编码", required=True),
-        _name("area_name", "台区名称"),
-        _name("feeder_name", "线路名称", "所属线路"),
-        _name("station_name", "变电站名称", "所属变电站", "变电站"),
+        _name("area_name", "台区名称", repeated=True),
+        _name("feeder_name", "线路名称", "所属线路", repeated=True),
+        _name("station_name", "变电站名称", "所属变电站", "变电站", repeated=True),
         _id("meter_id", "电能表资产号", "表计资产编号", "电表资产号"),
         Field("phase", "enum", ("相别", "接线相别"), domain=("A", "B", "C", "ABC"),
-              values=PHASE),
-        Field("voltage_class", "text", ("电压等级", "供电电压"), max_length=16),
+              values=PHASE, repeated=True),
+        Field("voltage_class", "text", ("电压等级", "供电电压"), max_length=16, repeated=True),
         Field("contract_kva", "number", ("合同容量", "运行容量"), minimum=0.0, units=KVA),
         Field("status", "enum", ("用户状态", "状态"), domain=("active", "closed"),
-              values=CUSTOMER_STATUS, default="active"),
+              values=CUSTOMER_STATUS, default="active", repeated=True),
         *_lon_lat(),
         _updated_at(),
     ),
@@ -324,6 +330,8 @@ PERSONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in CUSTOMERS.fields if f.p
 
 
 def canonical_schema(table: str) -> dict[str, pl.DataType]:
-    """Column → dtype of a loadable frame of ``table``: canonical fields plus ``_file``
-    (index into the bundle's files) and ``_line`` (1-based line, header = 1)."""
-    return {**TABLES[table].schema, "_file": pl.Int32(), "_line": pl.Int64()}
+    """Column → dtype of a loadable frame of ``table``: canonical fields (``repeated`` ones as
+    ``Categorical``) plus ``_file`` (index into the bundle's files) and ``_line`` (1-based
+    line, header = 1)."""
+    fields = {f.name: pl.Categorical() if f.repeated else f.dtype for f in TABLES[table].fields}
+    return {**fields, "_file": pl.Int32(), "_line": pl.Int64()}
