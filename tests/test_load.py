@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
 from gridtopo.db import bulk, open_engine
-from gridtopo.db.bulk import read_frame, rollback_journal
+from gridtopo.db.bulk import foreign_keys_checked_at_end, read_frame, rollback_journal
 from gridtopo.db.models import (
     Customer,
     CustomerPersonal,
@@ -197,3 +197,20 @@ def test_read_table_returns_every_row_across_blocks(engine: Engine,
     assert stored["customer_id"].to_list() == ["C1", "C3", "C4"]
     assert stored["transformer_id"].null_count() == 1  # C4 is unlinked
     assert stored.equals(expected)
+
+
+def test_foreign_keys_set_aside_are_checked_before_commit(engine: Engine) -> None:
+    """With foreign keys checked at the end (how ingest runs on SQLite), a load whose links
+    name a missing run is still refused whole, by the check instead of the insert."""
+    data = tables()
+    load(engine, data, reconcile(data))
+    with engine.connect() as conn, foreign_keys_checked_at_end(conn):
+        with pytest.raises(BulkLoadError, match=r"run_id|links|ingest_runs"), conn.begin():
+            replace_model(conn, data, file_ids=[None, None, None],  # type: ignore[list-item]
+                          reconciliation=reconcile(data), run_id=999)
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.scalar(select(func.count()).select_from(Customer)) == 4

@@ -30,7 +30,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridtopo import __version__
-from gridtopo.db.bulk import bulk_insert, rollback_journal
+from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_journal
 from gridtopo.db.models import IngestFile, IngestRun, Snapshot, utcnow
 from gridtopo.ingest import FileAccount, SourceBundle, load_profile, read_sources
 from gridtopo.ingest.load import replace_model
@@ -155,7 +155,8 @@ def ingest(
         new_decisions = read_decisions(decisions) if decisions else None
         seconds["read"] = time.perf_counter() - started
         tables = {name: t.frame for name, t in bundle.tables.items()}
-        with rollback_journal(engine), engine.begin() as conn:
+        with rollback_journal(engine), engine.connect() as conn, \
+                foreign_keys_checked_at_end(conn), conn.begin():
             file_ids = _record_files(conn, run_id, bundle)
             _record_quarantine(conn, run_id, bundle, file_ids)
             if new_decisions is not None:
