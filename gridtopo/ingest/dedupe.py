@@ -40,9 +40,10 @@ class Deduplicated:
 
 def deduplicate(frame: pl.DataFrame, valid: pl.Series, table: Table,
                 labels: Mapping[int, tuple[str, str]]) -> Deduplicated:
-    """De-duplicate the ``valid`` rows of ``frame`` (every file of ``table`` in file, line
-    order, with ``_file``, ``_row`` and ``_line``). ``labels`` maps each ``_file`` to its
-    (path, unit), to name the kept row in messages."""
+    """De-duplicate the ``valid`` rows of ``frame`` (every row of every file of ``table`` in
+    file, line order, with ``_file`` and ``_line``). ``labels`` maps each ``_file`` to its
+    (path, unit), to name the kept row in messages. A row's ``_row`` (its index in its file) is
+    its position less that of its file's first row."""
     key = table.key
     repeats = frame[key].is_duplicated() & valid
     if repeats.any() and not valid.all():  # a key may repeat only with quarantined rows
@@ -54,10 +55,16 @@ def deduplicate(frame: pl.DataFrame, valid: pl.Series, table: Table,
                             pl.DataFrame(schema={FILE: pl.Int32, **PROBLEM_SCHEMA}))
     fields = list(table.columns)
     others = [f for f in fields if f != key]
+    files = list(labels)
+    starts = [frame[FILE].search_sorted(f, side="left") for f in files]
     repeated = frame.filter(repeats)
     repeated = repeated.with_columns(
         repeats.arg_true().alias(_ORD)
-    ).with_columns(pl.col(_ORD).min().over(fields).alias("_first"))
+    ).with_columns(
+        pl.col(_ORD).min().over(fields).alias("_first"),
+        (pl.col(_ORD) - pl.col(FILE).replace_strict(files, starts, return_dtype=pl.Int64))
+        .alias(ROW),
+    )
     stamp = ["updated_at"] if "updated_at" in fields else []
     kept = (
         repeated.filter(pl.col(_ORD) == pl.col("_first"))
@@ -71,7 +78,6 @@ def deduplicate(frame: pl.DataFrame, valid: pl.Series, table: Table,
     merged = repeated.filter((pl.col("_first") == pl.col("_kept"))
                              & (pl.col(_ORD) != pl.col("_kept")))
     losers = repeated.filter(pl.col("_first") != pl.col("_kept"))
-    files = list(labels)
     paths = [path for path, _ in labels.values()]
     units = [unit for _, unit in labels.values()]
     differing = pl.concat_str(

@@ -8,6 +8,10 @@ vectorised numpy scan of the chunk's bytes (newlines and delimiters outside quot
 A chunk polars refuses (a stray quote, as hand-edited exports have) is parsed by Python's
 lenient :mod:`csv` module instead — the only per-row Python loop, and only for such chunks.
 
+:func:`stream_delimited` hands each chunk's rows to a :class:`~gridtopo.ingest.raw.ChunkSink`
+as soon as they are parsed, with a way to read some of them back from the file later;
+:func:`read_delimited` collects them into one frame.
+
 >>> raw = read_delimited(Path("customers.csv"))  # doctest: +SKIP
 >>> raw.frame.columns[:3], raw.encoding  # doctest: +SKIP
 (['户号', '户名', '用电地址'], 'gbk')
@@ -36,7 +40,16 @@ from gridtopo.ingest.encoding import (
     sniff_encoding,
     utf8_error,
 )
-from gridtopo.ingest.raw import EXTRA, FIELDS, LINE, RawTable, unique_headers
+from gridtopo.ingest.raw import (
+    EXTRA,
+    FIELDS,
+    LINE,
+    ChunkSink,
+    RawChunk,
+    RawTable,
+    rows_of,
+    unique_headers,
+)
 
 DELIMITERS = (",", "\t", ";", "|")
 """Delimiters tried when none is given, in order of preference on a tie."""
@@ -122,9 +135,12 @@ def _parse_lenient(body: bytes, first_line: int, delimiter: str, width: int) -> 
     )
 
 
-def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.DataFrame:
+def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int
+                ) -> tuple[pl.DataFrame, bool]:
     """Rows of one UTF-8 chunk of whole records (no header) as columns ``c0``…``c<width>``
-    (the last one holds fields beyond ``width``), :data:`LINE` and :data:`FIELDS`.
+    (the last one holds fields beyond ``width``), :data:`LINE` and :data:`FIELDS`; and whether
+    polars read every line as one row of the header's width (then row ``i`` is line
+    ``first_line + i``, and any of its lines parses alone to the same row).
 
     Raises :class:`DecodeFailure` (offset relative to ``body``) for invalid UTF-8.
     """
@@ -139,7 +155,7 @@ def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.
         bad = utf8_error(body)
         if bad is not None:
             raise DecodeFailure(bad, first_line + body.count(b"\n", 0, bad), "utf-8") from None
-        return _parse_lenient(body, first_line, delimiter, width)
+        return _parse_lenient(body, first_line, delimiter, width), False
     n = frame.height
     records = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
     short = frame[names[width - 1]].null_count() > 0
@@ -148,10 +164,10 @@ def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.
         return frame.with_columns(
             pl.int_range(first_line, first_line + n, dtype=pl.Int64).alias(LINE),
             pl.lit(None, pl.Int32).alias(FIELDS),
-        )
+        ), True
     start_lines, counts, starts, ends = scan_records(body, delimiter)
     if start_lines.size != n:
-        return _parse_lenient(body, first_line, delimiter, width)
+        return _parse_lenient(body, first_line, delimiter, width), False
     counts_s = pl.Series(FIELDS, counts, dtype=pl.Int32)
     long_rows = frame[names[width]].is_not_null()
     if long:  # polars kept only the first extra field: take them all from the record
@@ -161,7 +177,7 @@ def parse_chunk(body: bytes, first_line: int, delimiter: str, width: int) -> pl.
     return frame.with_columns(
         pl.Series(LINE, start_lines + first_line, dtype=pl.Int64),
         pl.when((counts_s < width) | long_rows).then(counts_s).otherwise(None).alias(FIELDS),
-    )
+    ), False
 
 
 def _blank_rows(frame: pl.DataFrame, width: int) -> pl.Series:
@@ -190,38 +206,80 @@ def prefetched(items: Iterator[T]) -> Iterator[T]:
             yield item
 
 
-def _read(path: Path, transcoder: Transcoder, delimiter: str | None,
-          progress: Progress | None, label: str) -> tuple[pl.DataFrame, list[str], str]:
+def _rows(body: bytes, first_line: int, delimiter: str, headers: list[str]
+          ) -> tuple[pl.DataFrame, bool]:
+    """The rows of one chunk as a :class:`RawChunk` frame — parsed, blank lines dropped,
+    columns named by ``headers`` then :data:`EXTRA` — and whether each is one line (see
+    :func:`parse_chunk`)."""
+    width = len(headers)
+    frame, one_per_line = parse_chunk(body, first_line, delimiter, width)
+    blank = _blank_rows(frame, width)
+    if blank.any():
+        frame = frame.filter(~blank)
+    names = dict(zip(_column_names(width), [*headers, EXTRA], strict=True))
+    return frame.rename(names), one_per_line
+
+
+def _rereader(transcoder: Transcoder, chunk: Chunk, first_line: int, one_per_line: bool,
+              delimiter: str, headers: list[str]) -> Callable[[pl.Series], pl.DataFrame]:
+    """How rows of a chunk (whose rows start at ``first_line``) are had again, from the file
+    (:meth:`Transcoder.text`): when each row is one line, only those rows' lines are read
+    and parsed; otherwise — or should the lines alone not parse as one row each — the whole
+    chunk is read and parsed again, the same bytes the same way."""
+    encoding, end_line = chunk.encoding, chunk.end_line  # not the chunk: its text must go
+
+    def reread(rows: pl.Series) -> pl.DataFrame:
+        if one_per_line:
+            lines = [transcoder.text(line, line + 1, encoding)
+                     for line in (rows + first_line).to_list()]
+            body = b"".join(t if t.endswith(b"\n") else t + b"\n" for t in lines)
+            frame, again = _rows(body, first_line, delimiter, headers)
+            if again and frame.height == rows.len():
+                return frame.with_columns((rows.cast(pl.Int64) + first_line).alias(LINE))
+        whole, _ = _rows(transcoder.text(first_line, end_line, encoding), first_line,
+                         delimiter, headers)
+        return rows_of(whole, rows)
+
+    return reread
+
+
+def _read(path: Path, transcoder: Transcoder, delimiter: str | None, sink: ChunkSink,
+          progress: Progress | None, label: str) -> tuple[list[str], str, bool, int]:
+    """One reading of the file in one encoding, chunk by chunk into ``sink``: (headers,
+    delimiter, whether any row had extra fields, rows)."""
     size = path.stat().st_size
-    frames: list[pl.DataFrame] = []
     headers: list[str] | None = None
-    width = 0
+    extra = False
+    start = 0
     for chunk in prefetched(transcoder.chunks()):
         body, first_line = chunk.data, chunk.first_line
         if headers is None:
             body, first_line, headers, delimiter = _header(path, chunk, delimiter)
-            width = len(headers)
+            layout = pl.DataFrame(schema={**dict.fromkeys([*headers, EXTRA], pl.Utf8),
+                                          LINE: pl.Int64, FIELDS: pl.Int32})
+            sink.begin(RawTable(layout, headers, _format(delimiter), transcoder.encoding))
         assert delimiter is not None
         try:
-            frames.append(parse_chunk(body, first_line, delimiter, width))
+            frame, one_per_line = _rows(body, first_line, delimiter, headers)
         except DecodeFailure as failure:
             byte = chunk.offset + (len(chunk.data) - len(body)) + failure.offset
             raise DecodeFailure(byte, failure.line, failure.encoding) from None
+        del body
+        extra = extra or frame[EXTRA].null_count() < frame.height
+        sink.add(RawChunk(frame, start, _rereader(transcoder, chunk, first_line, one_per_line,
+                                                  delimiter, headers)))
+        start += frame.height
+        del frame
         if progress is not None:
             progress(label, min(chunk.offset + len(chunk.data), size), size)
     if headers is None:
         raise InputError(f"{path}: empty file (no header line)")
     assert delimiter is not None
-    names = _column_names(width)
-    frame = pl.concat(frames) if frames else parse_chunk(b"", 2, delimiter, width)
-    blank = _blank_rows(frame, width)
-    if blank.any():
-        frame = frame.filter(~blank)
-    renamed = dict(zip(names, [*headers, EXTRA], strict=True))
-    frame = frame.rename(renamed)
-    if frame[EXTRA].null_count() == frame.height:
-        frame = pl.DataFrame([frame[c] for c in frame.columns if c != EXTRA])
-    return frame, headers, delimiter
+    return headers, delimiter, extra, start
+
+
+def _format(delimiter: str) -> str:
+    return "tsv" if delimiter == "\t" else "csv"
 
 
 def _header(path: Path, chunk: Chunk, delimiter: str | None
@@ -241,20 +299,25 @@ def _header(path: Path, chunk: Chunk, delimiter: str | None
     return rest, chunk.first_line + 1, unique_headers(fields), delimiter
 
 
-def read_delimited(
+def stream_delimited(
     path: Path,
+    sink: ChunkSink,
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
     progress: Progress | None = None,
     label: str | None = None,
 ) -> RawTable:
-    """Read a CSV/TSV file as text rows.
+    """Read a CSV/TSV file as text rows, chunk by chunk into ``sink``.
 
-    ``encoding`` and ``delimiter`` force what would otherwise be detected. Raises
-    :class:`InputError` for an empty file, a file that is not text, and bytes that do not
-    decode in a forced encoding (naming the byte offset and line). A header-only file gives
-    zero rows and a warning.
+    ``encoding`` and ``delimiter`` force what would otherwise be detected. A file detected as
+    UTF-8 from its first MiB that turns out not to be is read over as GBK (``sink.begin`` is
+    called again). Each chunk's :attr:`RawChunk.reread` reads its rows back from the file.
+    Returns the file's :class:`RawTable` without rows: its frame has
+    the columns the whole file has (:data:`EXTRA` only when some row had extra fields).
+    Raises :class:`InputError` for an empty file, a file that is not text, and bytes that do
+    not decode in a forced encoding (naming the byte offset and line). A header-only file
+    gives zero rows and a warning.
     """
     with path.open("rb") as fh:
         head = fh.read(SAMPLE_BYTES)
@@ -266,7 +329,8 @@ def read_delimited(
     for attempt in attempts:
         transcoder = Transcoder(path, attempt, forced=encoding is not None)
         try:
-            frame, headers, delimiter = _read(path, transcoder, delimiter, progress, label)
+            headers, found, extra, rows = _read(path, transcoder, delimiter, sink, progress,
+                                                label)
             break
         except DecodeFailure as failure:
             if encoding:
@@ -278,8 +342,42 @@ def read_delimited(
             if attempt == attempts[-1]:
                 raise not_text(path, f"invalid bytes at byte offset {failure.offset}, line "
                                      f"{failure.line}, are neither UTF-8 nor GB18030") from None
-    raw = RawTable(frame, headers, "tsv" if delimiter == "\t" else "csv",
-                   transcoder.encoding, sha256=transcoder.digest.hexdigest())
-    if frame.height == 0:
+    columns = [*headers, EXTRA] if extra else headers
+    layout = pl.DataFrame(schema={**dict.fromkeys(columns, pl.Utf8), LINE: pl.Int64,
+                                  FIELDS: pl.Int32})
+    raw = RawTable(layout, headers, _format(found), transcoder.encoding,
+                   sha256=transcoder.digest.hexdigest())
+    if rows == 0:
         raw.warnings.append(f"{path}: has a header but no rows")
+    return raw
+
+
+class _Collected:
+    """A :class:`ChunkSink` that keeps every chunk (:func:`read_delimited`)."""
+
+    def __init__(self) -> None:
+        self.frames: list[pl.DataFrame] = []
+
+    def begin(self, layout: RawTable) -> None:
+        self.frames.clear()
+
+    def add(self, chunk: RawChunk) -> None:
+        self.frames.append(chunk.frame)
+
+
+def read_delimited(
+    path: Path,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    progress: Progress | None = None,
+    label: str | None = None,
+) -> RawTable:
+    """Read a CSV/TSV file as text rows, all of them in one frame (arguments and errors as
+    for :func:`stream_delimited`)."""
+    collected = _Collected()
+    raw = stream_delimited(path, collected, encoding=encoding, delimiter=delimiter,
+                           progress=progress, label=label)
+    frame = pl.concat(collected.frames)
+    raw.frame = pl.DataFrame([frame[c] for c in raw.frame.columns])
     return raw

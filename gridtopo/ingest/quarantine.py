@@ -68,7 +68,7 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap,
     per_row = (
         problems.with_columns(_values(problems, raw, headers))
         .with_columns(sentence.alias("sentence"))
-        .sort([ROW, "rank"])
+        .sort([ROW, "rank"], maintain_order=True)  # equal ranks: in the order found
         .group_by(ROW, maintain_order=True)
         .agg(pl.col("field").first(), pl.col("value").first(), pl.col("rule").first(),
              pl.col("sentence").str.join("; "))

@@ -1,17 +1,23 @@
 """The common result of every reader: a file's rows as text, before interpretation.
 
-Readers (:mod:`gridtopo.ingest.delimited`, :mod:`gridtopo.ingest.readers`) return a
-:class:`RawTable`: one ``Utf8`` column per source column, named by its header, plus where each
-row sits in the file and whether it had the right number of fields. Everything after that
-(header matching, types, rules) is the same whatever the format.
+A file's rows are text: one ``Utf8`` column per source column, named by its header, plus where
+each row sits in the file and whether it had the right number of fields. Everything after
+reading (header matching, types, rules) is the same whatever the format.
+
+Readers (:mod:`gridtopo.ingest.readers`) hand the rows to a :class:`ChunkSink` as
+:class:`RawChunk` s, so that a 14-million-row export never has to be held as text in one
+piece: a CSV arrives in chunks of about :data:`gridtopo.ingest.encoding.CHUNK_BYTES`, a
+workbook or GIS layer in one. :func:`gridtopo.ingest.delimited.read_delimited` collects the
+chunks of a CSV into one :class:`RawTable`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -48,6 +54,53 @@ class RawTable:
     def source_columns(self) -> list[str]:
         """The columns that hold source text (headers plus :data:`EXTRA` when present)."""
         return [c for c in self.frame.columns if c not in (LINE, FIELDS)]
+
+
+@dataclass(frozen=True)
+class RawChunk:
+    """Consecutive rows of a file as text.
+
+    ``frame`` is laid out like :attr:`RawTable.frame`, except that a delimited file's chunks
+    always have :data:`EXTRA` (whether the file as a whole has it is only known at its end).
+    ``start`` is the index of its first row among the file's rows (blank lines not counted).
+    ``reread(rows)`` gives the frame's ``rows`` (positions in it) again, exactly as they
+    were, once ``frame`` has been let go: a delimited reader reads them back from the file,
+    a workbook or layer reader (small) keeps the frame.
+    """
+
+    frame: pl.DataFrame
+    start: int
+    reread: Callable[[pl.Series], pl.DataFrame]
+
+
+class ChunkSink(Protocol):
+    """Where a reader delivers a file's rows: :meth:`begin` once the layout is known, then
+    :meth:`add` for every chunk in file order."""
+
+    def begin(self, layout: RawTable) -> None:
+        """A reading of the file starts. ``layout`` has its headers, format and unit and no
+        rows. A reader that has to start the file over (a later chunk is not the encoding
+        detected from the first MiB) calls it again: every chunk added before is void."""
+
+    def add(self, chunk: RawChunk) -> None:
+        """The next rows of the file."""
+
+
+def rows_of(frame: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """The ``rows`` (positions) of ``frame``, column by column."""
+    return pl.DataFrame([frame[c].gather(rows) for c in frame.columns])
+
+
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` copied into buffers of its own.
+
+    Polars text columns are views into shared buffers: a few rows gathered from a chunk keep
+    the whole chunk's text alive. Going through Arrow's offset-based strings copies just the
+    rows' text, so rows held back (for quarantine) cost only their own size.
+    """
+    copied = pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+    assert isinstance(copied, pl.DataFrame)
+    return copied
 
 
 def sha256_of(path: Path) -> str:

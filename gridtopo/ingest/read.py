@@ -5,7 +5,11 @@ For every table found (:mod:`~gridtopo.ingest.discover`), each file is read as t
 (:mod:`~gridtopo.ingest.readers`), its headers matched (:mod:`~gridtopo.ingest.headers`), its
 values converted (:mod:`~gridtopo.ingest.convert`) and checked against the table's contract
 (:mod:`~gridtopo.ingest.contracts`); then the valid rows of all the table's files have their
-repeated keys resolved (:mod:`~gridtopo.ingest.dedupe`). Every source row ends up exactly once
+repeated keys resolved (:mod:`~gridtopo.ingest.dedupe`). A CSV is read, converted and checked
+chunk by chunk, and only the converted rows are kept: the text of a 14-million-row export is
+never held whole (the few rows that lose a duplicate conflict have theirs read back from the
+file for their quarantine rows), so memory stays close to the loadable frames themselves; the
+result does not depend on where chunks end. Every source row ends up exactly once
 as loaded, quarantined (:mod:`~gridtopo.ingest.quarantine`) or merged, and each file's
 :class:`FileAccount` says how many of each — ``rows_read == rows_loaded + rows_quarantined +
 rows_merged`` is asserted. A bad row never stops the run; a file that cannot be read as a
@@ -31,8 +35,8 @@ from gridtopo.ingest.dedupe import Deduplicated, deduplicate
 from gridtopo.ingest.discover import Found, discover
 from gridtopo.ingest.headers import HeaderMap, map_headers
 from gridtopo.ingest.profile import Profile, TableProfile
-from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, quarantine_rows
-from gridtopo.ingest.raw import RawTable
+from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, empty_quarantine, quarantine_rows
+from gridtopo.ingest.raw import RawChunk, RawTable, detached, rows_of
 from gridtopo.ingest.readers import LAYER_FORMATS, read_raw
 from gridtopo.ingest.tables import TABLES, Table, canonical_schema
 
@@ -81,15 +85,123 @@ class SourceBundle:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Part:
-    """One file of a table while its table is being read."""
+class _File:
+    """One file of a table while the table is being read: the :class:`ChunkSink` its reader
+    delivers to.
 
-    index: int
-    label: str
-    raw: RawTable
-    headers: HeaderMap
-    problems: pl.DataFrame
+    Each chunk is converted and checked against the contract as it arrives. The text of the
+    rows with problems is held (copied out of the chunk) with their problems, for their
+    quarantine rows; of the rest only the converted rows are kept, and the chunk's text is
+    let go — the reader can give it again (:attr:`RawChunk.reread`) for the rows that turn out
+    to lose a duplicate conflict once the whole table is known. ``_row`` in ``held`` and
+    ``problems`` is the row's index in the file.
+    """
+
+    def __init__(self, index: int, label: str, table: Table, settings: TableProfile,
+                 profile: Profile | None) -> None:
+        self.index = index
+        self.label = label
+        self.table = table
+        self.settings = settings
+        self.profile = profile
+        self.schema = canonical_schema(table.name)
+        """The loadable frame's columns, into whose dtypes each chunk is cast as it is kept
+        (``repeated`` text as Categorical codes: the kept chunks are small from the start)."""
+        self.layout: RawTable | None = None
+        """As the reader announced the file; once read, as it returned it (whole-file columns,
+        encoding, checksum)."""
+        self.headers: HeaderMap | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop everything a reading of the file gathered."""
+        self.notes: list[str] = []
+        self.frames: list[pl.DataFrame] = []
+        self.valid: list[np.ndarray] = []
+        self.held: list[pl.DataFrame] = []
+        self.problems: list[pl.DataFrame] = []
+        self.chunks: list[tuple[int, Callable[[pl.Series], pl.DataFrame]]] = []
+        self.rows = 0
+
+    @property
+    def unit(self) -> str:
+        """What the file's ``_line`` counts."""
+        assert self.layout is not None
+        return self.layout.unit
+
+    def begin(self, layout: RawTable) -> None:
+        """Map the headers (a missing required field fails here, before the file is read);
+        forget any earlier reading of the file."""
+        self._forget()
+        self.layout = layout
+        self.headers = map_headers(self.table, layout.headers, self.label,
+                                   self.settings.columns, layout.fixed,
+                                   str(self.profile.path) if self.profile else None)
+        if self.headers.unknown:
+            self.notes.append(f"{self.label}: columns not used by {self.table.name} (kept "
+                              f"only in quarantined rows' raw): {', '.join(self.headers.unknown)}")
+        for header, name in self.headers.ignored.items():
+            self.notes.append(f"{self.label}: column {header!r} also names {name}, already "
+                              f"read from {self.headers.fields[name]!r}; it is ignored")
+
+    def add(self, chunk: RawChunk) -> None:
+        """Convert and check the chunk; keep its converted rows and what quarantine needs."""
+        assert self.layout is not None and self.headers is not None
+        crs = None if self.layout.file_format in LAYER_FORMATS else self.settings.crs
+        converted = convert(replace(self.layout, frame=chunk.frame), self.table, self.headers,
+                            crs, self.settings.values)
+        problems = pl.concat([converted.problems,
+                              contract_problems(converted.frame, self.table)])
+        bad = problems[ROW].unique().sort()
+        valid = np.ones(chunk.frame.height, dtype=bool)
+        if bad.len():
+            valid[bad.to_numpy()] = False
+            self.held.append(_held(rows_of(chunk.frame, bad), bad + chunk.start))
+            self.problems.append(problems.with_columns(pl.col(ROW) + chunk.start))
+        frame = converted.frame
+        self.frames.append(pl.DataFrame([
+            *(frame[c].cast(dtype) for c, dtype in self.schema.items() if c != "_file"),
+            pl.repeat(self.index, frame.height, dtype=pl.Int32, eager=True).alias("_file"),
+        ]))
+        self.valid.append(valid)
+        self.chunks.append((chunk.start, chunk.reread))
+        self.rows += frame.height
+
+    def reread(self, rows: pl.Series) -> pl.DataFrame:
+        """The held form of ``rows`` (indices in the file, ascending), had again from their
+        chunks' readers."""
+        starts = np.array([start for start, _ in self.chunks])
+        which = np.searchsorted(starts, rows.to_numpy(), side="right") - 1
+        held = []
+        for number in np.unique(which):
+            start, reread = self.chunks[number]
+            these = rows.filter(pl.Series(which == number))
+            held.append(_held(reread(these - start), these))
+        return pl.concat(held)
+
+    def quarantine(self, conflicts: pl.DataFrame) -> pl.DataFrame:
+        """The file's quarantined rows: those with problems and those in ``conflicts``
+        (problems of rows that lost a duplicate conflict)."""
+        assert self.layout is not None and self.headers is not None
+        problems = pl.concat([*self.problems, conflicts])
+        if problems.height == 0:
+            return empty_quarantine()
+        held = self.held
+        if conflicts.height:
+            held = [*held, self.reread(conflicts[ROW].unique().sort())]
+        held_rows = pl.concat(held)
+        position = problems[ROW].replace_strict(
+            held_rows[ROW], pl.int_range(held_rows.height, eager=True))
+        raw = replace(self.layout, frame=pl.DataFrame([held_rows[c]
+                                                       for c in self.layout.frame.columns]))
+        return quarantine_rows(problems.with_columns(position.alias(ROW)), raw, self.headers,
+                               self.index, self.label)
+
+
+def _held(text: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """Rows of a chunk (``text``, gathered from it) as held for quarantine: copied out of the
+    chunk, with their indices in the file (``rows``)."""
+    return detached(text).with_columns(rows.cast(pl.Int64).alias(ROW))
 
 
 def _label(source: Path, found: Found) -> str:
@@ -101,32 +213,20 @@ def _label(source: Path, found: Found) -> str:
 
 
 def _read_part(index: int, source: Path, found: Found, table: Table, settings: TableProfile,
-               profile: Profile | None, progress: Progress | None,
-               warnings: list[str]) -> tuple[_Part, pl.DataFrame, FileAccount]:
-    label = _label(source, found)
-    raw = read_raw(found.path, table, replace(settings, layer=found.layer or settings.layer),
-                   progress, label=f"read {label}")
+               profile: Profile | None, progress: Progress | None, warnings: list[str]
+               ) -> tuple[_File, FileAccount]:
+    part = _File(index, _label(source, found), table, settings, profile)
+    raw = read_raw(found.path, table, part, replace(settings, layer=found.layer or settings.layer),
+                   progress, label=f"read {part.label}")
+    part.layout = raw  # as the whole file is: its columns, encoding and checksum
     warnings.extend(raw.warnings)
-    headers = map_headers(table, raw.headers, label, settings.columns, raw.fixed,
-                          str(profile.path) if profile else None)
-    if headers.unknown:
-        warnings.append(f"{label}: columns not used by {table.name} (kept only in quarantined "
-                        f"rows' raw): {', '.join(headers.unknown)}")
-    for header, name in headers.ignored.items():
-        warnings.append(f"{label}: column {header!r} also names {name}, already read from "
-                        f"{headers.fields[name]!r}; it is ignored")
-    crs = None if raw.file_format in LAYER_FORMATS else settings.crs
-    converted = convert(raw, table, headers, crs, settings.values)
-    problems = pl.concat([converted.problems, contract_problems(converted.frame, table)])
+    warnings.extend(part.notes)
     account = FileAccount(
         table=table.name, path=str(found.path), sha256=raw.sha256,
         size_bytes=found.path.stat().st_size, file_format=raw.file_format,
-        encoding=raw.encoding, rows_read=raw.frame.height,
+        encoding=raw.encoding, rows_read=part.rows,
     )
-    frame = converted.frame
-    rows = pl.DataFrame([*frame.get_columns(),
-                         pl.repeat(index, frame.height, dtype=pl.Int32, eager=True).alias("_file")])
-    return _Part(index, label, raw, headers, problems), rows, account
+    return part, account
 
 
 def _filtered(columns: list[pl.Series], keep: np.ndarray) -> list[pl.Series]:
@@ -147,20 +247,20 @@ def _filtered(columns: list[pl.Series], keep: np.ndarray) -> list[pl.Series]:
     return out
 
 
-def _quarantine(parts: list[_Part], result: Deduplicated, valid: np.ndarray,
-                offsets: dict[int, int], files: list[FileAccount]) -> pl.DataFrame:
+def _quarantine(parts: list[_File], result: Deduplicated, valid: np.ndarray,
+                files: list[FileAccount]) -> pl.DataFrame:
     """Quarantined rows of every file of a table, and its accounts completed."""
     quarantine = []
+    start = 0
     for p in parts:
         conflicts = result.problems.filter(pl.col("_file") == p.index).drop("_file")
-        quarantine.append(quarantine_rows(pl.concat([p.problems, conflicts]), p.raw, p.headers,
-                                          p.index, p.label))
+        quarantine.append(p.quarantine(conflicts))
         account = files[p.index]
         account.rows_quarantined = quarantine[-1].height
         account.rows_merged = int((result.merged["_file"] == p.index).sum())
         account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
-        start = offsets[p.index]
-        assert account.rows_loaded == int(valid[start:start + p.raw.frame.height].sum())
+        assert account.rows_loaded == int(valid[start:start + p.rows].sum())
+        start += p.rows
     return pl.concat(quarantine).cast(dict(QUARANTINE_SCHEMA.items()))
 
 
@@ -168,35 +268,25 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
                 files: list[FileAccount], warnings: list[str],
                 progress: Progress | None) -> TableData:
     settings = profile.table(table.name) if profile else TableProfile()
-    parts: list[_Part] = []
-    frames: list[pl.DataFrame] = []
+    parts: list[_File] = []
     for found in inputs:
-        part, frame, account = _read_part(len(files), source, found, table, settings, profile,
-                                          progress, warnings)
+        part, account = _read_part(len(files), source, found, table, settings, profile,
+                                   progress, warnings)
         parts.append(part)
-        frames.append(frame)
         files.append(account)
-        del part, frame  # parts.clear() and del rows below must free the big frames
+        del part
     if progress is not None:
         progress(f"validate {table.name}", 0, 1)
-    rows = pl.concat(frames, rechunk=False)
-    frames.clear()
-    offsets = dict(zip([p.index for p in parts],
-                       np.cumsum([0] + [p.raw.frame.height for p in parts[:-1]]), strict=True))
-    invalid = pl.concat([
-        p.problems.select(pl.lit(p.index, pl.Int32).alias("_file"), ROW) for p in parts
-    ]).unique()
-    valid = np.ones(rows.height, dtype=bool)
-    if invalid.height:
-        starts = invalid["_file"].replace_strict(list(offsets), list(offsets.values()),
-                                                 return_dtype=pl.Int64)
-        valid[(starts + invalid[ROW]).to_numpy()] = False
+    rows = pl.concat([frame for p in parts for frame in p.frames], rechunk=False)
+    valid = np.concatenate([v for p in parts for v in p.valid])
+    for p in parts:
+        p.frames.clear()  # del rows below must free the converted chunks
     result = deduplicate(rows, pl.Series(valid), table,
-                         {p.index: (p.label, p.raw.unit) for p in parts})
+                         {p.index: (p.label, p.unit) for p in parts})
     valid[result.dropped.to_numpy()] = False
-    quarantine = _quarantine(parts, result, valid, offsets, files)
+    quarantine = _quarantine(parts, result, valid, files)
     parts.clear()
-    columns = [rows[c].cast(t) for c, t in canonical_schema(table.name).items()]
+    columns = [rows[c] for c in canonical_schema(table.name)]
     del rows
     return TableData(table.name, pl.DataFrame(_filtered(columns, valid)), quarantine)
 

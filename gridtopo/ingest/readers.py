@@ -1,4 +1,5 @@
-"""Readers for every supported format, behind one entry point, :func:`read_raw`.
+"""Readers for every supported format, behind one entry point, :func:`read_raw`, which hands
+the rows to a :class:`~gridtopo.ingest.raw.ChunkSink`.
 
 * CSV/TSV (``.csv``, ``.tsv``, ``.txt``): :mod:`gridtopo.ingest.delimited`.
 * Excel (``.xlsx``, ``.xlsm``, ``.xls``): the profile's sheet, else the first, read with
@@ -7,7 +8,7 @@
   and the geometry, converted from the layer's CRS to WGS 84, as lon/lat (point tables) or WKT
   (edges); ``_line`` is the 1-based feature number.
 
->>> raw = read_raw(Path("transformers.gpkg"), TABLES["transformers"])  # doctest: +SKIP
+>>> raw = read_raw(Path("transformers.gpkg"), TABLES["transformers"], sink)  # doctest: +SKIP
 >>> raw.fixed  # doctest: +SKIP
 {'lon': 'lon (geometry)', 'lat': 'lat (geometry)'}
 """
@@ -25,10 +26,19 @@ import shapely
 
 from gridtopo.errors import InputError
 from gridtopo.ingest.crs import geometries_to_wgs84
-from gridtopo.ingest.delimited import read_delimited
+from gridtopo.ingest.delimited import stream_delimited
 from gridtopo.ingest.encoding import not_text
 from gridtopo.ingest.profile import TableProfile
-from gridtopo.ingest.raw import FIELDS, LINE, RawTable, sha256_of, unique_headers
+from gridtopo.ingest.raw import (
+    FIELDS,
+    LINE,
+    ChunkSink,
+    RawChunk,
+    RawTable,
+    rows_of,
+    sha256_of,
+    unique_headers,
+)
 from gridtopo.ingest.tables import Table
 
 Progress = Callable[[str, int, int], None]
@@ -159,17 +169,23 @@ def read_layer(path: Path, table: Table, layer: str | None = None) -> RawTable:
     return raw
 
 
-def read_raw(path: Path, table: Table, settings: TableProfile | None = None,
+def read_raw(path: Path, table: Table, sink: ChunkSink, settings: TableProfile | None = None,
              progress: Progress | None = None, label: str | None = None) -> RawTable:
-    """Read ``path`` as rows of ``table`` with the reader its suffix calls for."""
+    """Read ``path`` as rows of ``table`` with the reader its suffix calls for, delivering
+    them to ``sink``: a CSV/TSV chunk by chunk, a workbook sheet or a layer, which are small,
+    in one chunk whose :attr:`RawChunk.reread` keeps it in memory.
+    Returns the file's :class:`RawTable` without rows (what
+    :func:`~gridtopo.ingest.delimited.stream_delimited` returns)."""
     settings = settings or TableProfile()
     fmt = file_format(path)
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
-    if fmt == "xlsx":
-        return read_excel(path, settings.sheet)
-    if fmt in LAYER_FORMATS:
-        return read_layer(path, table, settings.layer)
-    return read_delimited(path, encoding=settings.encoding, delimiter=settings.delimiter,
-                          progress=progress, label=label)
-
+    if fmt not in ("xlsx", *LAYER_FORMATS):
+        return stream_delimited(path, sink, encoding=settings.encoding,
+                                delimiter=settings.delimiter, progress=progress, label=label)
+    raw = read_excel(path, settings.sheet) if fmt == "xlsx" else read_layer(
+        path, table, settings.layer)
+    frame, raw.frame = raw.frame, raw.frame.clear()
+    sink.begin(raw)
+    sink.add(RawChunk(frame, 0, lambda rows: rows_of(frame, rows)))
+    return raw
