@@ -1,13 +1,16 @@
 """GeoPackage and GeoJSON: read back with pyogrio/geopandas with the model's counts and
-geometry; filters; masking; refusal and a failing writer leave no file under the final name."""
+geometry; the GeoPackage's spatial indexes as GDAL builds them; filters; masking; refusal and
+a failing writer or index build leave no file under the final name."""
 
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
@@ -15,6 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
 from gridtopo.cli import main
+from gridtopo.db.engine import sqlite_dbapi
 from gridtopo.errors import OutputExistsError
 from gridtopo.exports import geo
 from gridtopo.exports.scope import Scope, UnknownFilterError
@@ -57,6 +61,77 @@ def test_gpkg_and_geojson_read_back(model_engine: Engine, tmp_path: Path) -> Non
     customers = gpd.read_file(gpkg, layer="customers")
     assert customers["customer_name"].dropna().str.endswith("**").all()
     assert customers["transformer_id"].notna().sum() > 0.9 * len(customers)
+
+
+def rtree_objects(gpkg: Path, table: str) -> dict[str, str]:
+    """SQL of the R*Tree table and triggers of ``table`` in ``gpkg``, whitespace and case
+    folded (GDAL's own text differs from ours only in spacing)."""
+    db = sqlite_dbapi().connect(str(gpkg))
+    try:
+        rows = db.execute("SELECT name, sql FROM sqlite_master WHERE name LIKE ?",
+                          (f"rtree_{table}_geom%",)).fetchall()
+    finally:
+        db.close()
+    return {name: re.sub(r"\s+", "", sql).lower() for name, sql in rows if sql}
+
+
+def test_gpkg_spatial_index(model_engine: Engine, tmp_path: Path) -> None:
+    with model_engine.begin() as conn:  # a customer without coordinates has no index entry
+        conn.execute(text("UPDATE customers SET geom = NULL WHERE customer_id = "
+                          "(SELECT min(customer_id) FROM customers)"))
+    gpkg = tmp_path / "model.gpkg"
+    geo.export_gpkg(model_engine, gpkg, customers=True)
+    spatial = ("customers", "edges", "stations", "transformers")
+    db = sqlite_dbapi().connect(str(gpkg))
+    try:
+        extensions = db.execute("SELECT table_name, column_name, extension_name, definition, "
+                                "scope FROM gpkg_extensions ORDER BY table_name").fetchall()
+        assert extensions == [(t, "geom", *geo.RTREE_EXTENSION) for t in spatial]
+        for table in spatial:
+            assert db.execute(f"SELECT rtreecheck('rtree_{table}_geom')").fetchone() == ("ok",)
+        boxes = {key: {k: box for k, *box in db.execute(
+            f"SELECT t.{key}, r.minx, r.miny, r.maxx, r.maxy FROM rtree_{table}_geom r "
+            f"JOIN {table} t ON t.fid = r.id")} for table, key in (("customers", "customer_id"),
+                                                                   ("edges", "edge_id"))}
+    finally:
+        db.close()
+
+    # one entry per non-null geometry, bounding it: SQLite stores float32 bounds rounded
+    # outwards, at most about two float32 steps (2.4e-7 relative) away
+    def near(outer: float, exact: float) -> bool:
+        return abs(outer - exact) <= 2.4e-7 * abs(exact)
+
+    customers = db_geometries(model_engine, "customers", "customer_id")
+    points = {k: g for k, g in customers.items() if g is not None}
+    assert len(points) == len(customers) - 1
+    for key, expected in (("customer_id", points),
+                          ("edge_id", db_geometries(model_engine, "edges", "edge_id"))):
+        located = {k: g for k, g in expected.items() if g is not None}
+        assert set(boxes[key]) == set(located)
+        for k, (x0, y0, x1, y1) in boxes[key].items():
+            bx0, by0, bx1, by1 = located[k].bounds
+            assert x0 <= bx0 and y0 <= by0 and bx1 <= x1 and by1 <= y1
+            assert near(x0, bx0) and near(y0, by0) and near(x1, bx1) and near(y1, by1)
+
+    # the same table and triggers GDAL makes when it builds the index itself
+    reference = tmp_path / "gdal.gpkg"
+    point = shapely.to_wkb(shapely.points([113.0, 23.0]), flavor="iso")
+    pyogrio.write_arrow(pa.table({"customer_id": ["x"], "geometry": [point]}), reference,
+                        layer="customers", driver="GPKG", geometry_name="geometry",
+                        geometry_type="Point", crs="EPSG:4326")
+    assert rtree_objects(gpkg, "customers") == rtree_objects(reference, "customers") != {}
+
+    # GDAL sees the index and a bounding-box read through it returns exactly the points inside
+    info = pyogrio.read_info(gpkg, layer="customers")
+    assert info["capabilities"]["fast_spatial_filter"]
+    xs = sorted(g.x for g in points.values())
+    ys = sorted(g.y for g in points.values())
+    box = (xs[len(xs) // 4], ys[len(ys) // 4], xs[len(xs) // 2], ys[len(ys) // 2])
+    inside = {k for k, g in points.items() if shapely.intersects(g, shapely.box(*box))}
+    read = pyogrio.read_dataframe(gpkg, layer="customers", bbox=box, read_geometry=False,
+                                  columns=["customer_id"])
+    assert 0 < len(inside) < len(points) // 2
+    assert set(read["customer_id"]) == inside and len(read) == len(inside)
 
 
 def test_filters_and_errors(model_engine: Engine, model_db_url: str, tmp_path: Path,
@@ -105,6 +180,22 @@ def test_filters_and_errors(model_engine: Engine, model_db_url: str, tmp_path: P
     monkeypatch.setattr(pyogrio, "write_arrow", full_disk)
     final = tmp_path / "full.gpkg"
     with pytest.raises(OSError, match="No space left"):
+        geo.export_gpkg(model_engine, final)
+    assert sorted(p.name for p in tmp_path.glob("*full*")) == []
+    # the disk fills up while the spatial indexes are built: SQLite refuses to grow the file
+    dbapi = sqlite_dbapi()
+
+    class FullDisk:
+        @staticmethod
+        def connect(*args: Any, **kwargs: Any) -> Any:
+            db = dbapi.connect(*args, **kwargs)
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages}")
+            return db
+
+    monkeypatch.setattr(pyogrio, "write_arrow", real)
+    monkeypatch.setattr(geo, "sqlite_dbapi", FullDisk)
+    with pytest.raises(dbapi.OperationalError, match="full"):
         geo.export_gpkg(model_engine, final)
     assert sorted(p.name for p in tmp_path.glob("*full*")) == []
     monkeypatch.setattr(geo.shapely, "to_geojson", lambda *a, **k: (_ for _ in ()).throw(
