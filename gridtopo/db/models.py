@@ -310,6 +310,9 @@ class Customer(VersionedMixin, SourceRowMixin, Base):
                         "link_method"),
         CheckConstraint("link_confidence IS NULL OR (link_confidence >= 0 AND "
                         "link_confidence <= 1)", "link_confidence"),
+        # snapshot diffs ask "which customers began after run A": without this index that is
+        # a scan of 14 million rows (~80 s cold on SQLite); covering, it reads only the change
+        Index("ix_customers_valid_from_run", "valid_from_run", "customer_id", "transformer_id"),
     )
 
     customer_id: Mapped[str] = mapped_column(ID, primary_key=True)
