@@ -112,8 +112,9 @@ def bind_bundled_geo_libraries() -> None:
     import shapely  # noqa: F401
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    """Load SpatiaLite and set per-connection pragmas on every new SQLite connection."""
+def load_spatialite(dbapi_conn: Any) -> None:
+    """Load SpatiaLite into a raw SQLite DB-API connection (the bundled geo libraries first,
+    see :func:`bind_bundled_geo_libraries`); :class:`SpatialExtensionError` when it cannot."""
     bind_bundled_geo_libraries()
     try:
         dbapi_conn.enable_load_extension(True)
@@ -124,6 +125,11 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             f"cannot load SpatiaLite ({SPATIALITE_MODULE}): {err}; install the Debian package "
             "libsqlite3-mod-spatialite (`make setup` does) or set SPATIALITE_LIBRARY_PATH"
         ) from err
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    """Load SpatiaLite and set per-connection pragmas on every new SQLite connection."""
+    load_spatialite(dbapi_conn)
     dbapi_conn.execute("PRAGMA foreign_keys = ON")
     dbapi_conn.execute("PRAGMA busy_timeout = 30000")
     init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")

@@ -50,7 +50,7 @@ import pyogrio
 import shapely
 from sqlalchemy import Connection, Engine, Select
 
-from gridtopo.db.engine import SPATIALITE_MODULE, bind_bundled_geo_libraries, sqlite_dbapi
+from gridtopo.db.engine import load_spatialite, sqlite_dbapi
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
 from gridtopo.exports.layers import Geometry, Progress, Schema
@@ -180,12 +180,9 @@ def add_spatial_indexes(path: Path, progress: Progress | None = None) -> None:
     disk) leaves no half-built index. SQLite inserts row by row through its page cache, so
     memory stays flat where GDAL's own build grows with the number of features.
     """
-    bind_bundled_geo_libraries()
     db = sqlite_dbapi().connect(str(path), isolation_level=None)
     try:
-        db.enable_load_extension(True)
-        db.load_extension(SPATIALITE_MODULE)
-        db.enable_load_extension(False)
+        load_spatialite(db)
         db.execute("SELECT EnableGpkgAmphibiousMode()")
         db.execute("BEGIN")
         columns = db.execute("SELECT table_name, column_name FROM gpkg_geometry_columns "
