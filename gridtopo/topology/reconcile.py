@@ -512,9 +512,11 @@ def link_customers(
                                          list(CUSTOMER_LINK_COLUMNS.items())[1:], strict=True)
     )])
     mine = decisions.filter(pl.col("link_kind") == "customer_transformer")
-    ruling = ids.replace_strict(mine["entity_id"], mine["decision"], default=None,
-                                return_dtype=pl.Utf8)
-    if not mine.is_empty():
+    missing = aligned["transformer_id"].is_null()
+    refused = ids.clear()
+    if not mine.is_empty():  # a ruling per customer (null: none) only when there are rulings
+        ruling = ids.replace_strict(mine["entity_id"], mine["decision"], default=None,
+                                    return_dtype=pl.Utf8)
         keep, link = pl.lit(ruling).is_null(), pl.lit(ruling) != NO_LINK
         aligned = aligned.with_columns(
             pl.when(keep).then(pl.col(name)).when(link).then(value).alias(name)
@@ -522,7 +524,8 @@ def link_customers(
                                 ("link_method", pl.lit("steward")),
                                 ("link_confidence", pl.lit(1.0)))
         )
-    missing = aligned["transformer_id"].is_null() & ruling.is_null()
+        missing = aligned["transformer_id"].is_null() & ruling.is_null()
+        refused = ids.filter(ruling == NO_LINK)
     unlinked = pl.concat([
         _unlinked(
             pl.DataFrame([ids.filter(missing).alias("entity_id"), area.filter(missing)]),
@@ -530,7 +533,7 @@ def link_customers(
             pl.lit("area ") + pl.col("area_code").fill_null("(blank)")
             + pl.lit(" has no decided transformer"),
         ),
-        _unlinked(pl.DataFrame([ids.filter(ruling == NO_LINK).alias("entity_id")]),
+        _unlinked(pl.DataFrame([refused.alias("entity_id")]),
                   "customer_transformer", "steward_none", "steward decided: no link"),
     ])
     return aligned, unlinked
