@@ -26,10 +26,12 @@ demo: setup
 
 test: setup
 	@$(BIN)/ruff check gridtopo tests benchmarks migrations
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	@$(BIN)/ruff check gridtopo tests benchmarks migrations
+	@$(BIN)/lint-imports --no-cache
 	@$(BIN)/mypy gridtopo
 
 BENCH_DIR ?= /tmp/gridtopo-bench

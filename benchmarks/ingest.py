@@ -40,8 +40,8 @@ def _run_ingest(url: str, sources: str, queue: mp.Queue) -> None:  # type: ignor
     """Child process: one ingest, reporting its stage times and its own peak RSS."""
     from gridtopo.db import open_engine, upgrade
     from gridtopo.db.bulk import read_frame
-    from gridtopo.ingest.run import ingest
-    from gridtopo.topology.accuracy import link_accuracy, read_truth
+    from gridtopo.pipeline import ingest
+    from gridtopo.reconcile.accuracy import link_accuracy, read_truth
 
     engine = open_engine(url, create=True)
     upgrade(engine)

@@ -166,7 +166,7 @@ def synthetic_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _ingest(url: str, sources: Path) -> None:
-    from gridtopo.ingest.run import ingest
+    from gridtopo.pipeline import ingest
 
     engine = open_engine(url, create=True)
     upgrade(engine)

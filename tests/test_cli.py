@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gridtopo import __version__
-from gridtopo.cli import main
+from gridtopo.cli.main import main
 from gridtopo.db import head_revision
 
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gridtopo.db import open_engine
+from gridtopo.db.load import LOAD_ORDER
+from gridtopo.db.read.scope import Scope
 from gridtopo.errors import OutputExistsError
 from gridtopo.exports.csv import export_csv
-from gridtopo.exports.scope import Scope
-from gridtopo.ingest.load import LOAD_ORDER
-from gridtopo.ingest.run import ingest
 from gridtopo.ingest.tables import TABLES
+from gridtopo.pipeline import ingest
 from tests.conftest import _create_pg_database, _drop_pg_database, _pg_url
 
 

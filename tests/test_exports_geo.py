@@ -17,11 +17,11 @@ import shapely
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
 from gridtopo.db.engine import sqlite_dbapi
+from gridtopo.db.read.scope import Scope, UnknownFilterError
 from gridtopo.errors import OutputExistsError
 from gridtopo.exports import geo
-from gridtopo.exports.scope import Scope, UnknownFilterError
 
 
 def db_geometries(engine: Engine, table: str, key: str) -> dict[str, Any]:

@@ -18,12 +18,12 @@ import pandapower.topology as top
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
+from gridtopo.db.read.scope import Scope, open_view
 from gridtopo.exports.cim import CIM_NS, EDGE_CLASSES, RDF_NS, export_cim, rdf_id
 from gridtopo.exports.graphml import export_graphml
 from gridtopo.exports.network import read_network
 from gridtopo.exports.pandapower import export_pandapower
-from gridtopo.exports.scope import Scope, open_view
 from gridtopo.topology.graph import build_graph, energized_nodes
 
 

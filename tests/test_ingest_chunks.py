@@ -17,7 +17,7 @@ import gridtopo.ingest.encoding
 from gridtopo.ingest import SourceBundle, read_sources
 from gridtopo.ingest.convert import shared_text
 from gridtopo.ingest.delimited import read_delimited
-from gridtopo.ingest.raw import detached
+from gridtopo.ingest.textrows import detached
 from tests.test_ingest_support import (
     CUSTOMER_HEADER,
     csv_text,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from gridtopo.errors import InputError
+from gridtopo.geo import wgs84_to_bd09
 from gridtopo.ingest import ProfileError, load_profile
-from gridtopo.synthetic.coords import wgs84_to_bd09
 from tests.test_ingest_support import (
     CUSTOMER_HEADER,
     csv_text,

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, insert, select, text
 
 from gridtopo.db import bulk, open_engine
 from gridtopo.db.bulk import foreign_keys_checked_at_end, read_frame, rollback_journal
+from gridtopo.db.load import LoadResult, replace_model
 from gridtopo.db.models import (
     Customer,
     CustomerPersonal,
@@ -22,8 +23,7 @@ from gridtopo.db.models import (
     utcnow,
 )
 from gridtopo.errors import BulkLoadError
-from gridtopo.ingest.load import LoadResult, replace_model
-from gridtopo.topology.reconcile import Reconciliation, reconcile
+from gridtopo.reconcile.links import Reconciliation, reconcile
 
 from .test_reconcile_rules import CUSTOMERS, EDGES, FEEDERS, STATIONS, areas, transformers
 

@@ -23,14 +23,15 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
+from gridtopo.clock import now_seconds
 from gridtopo.db import downgrade, open_engine, upgrade
 from gridtopo.db.bulk import read_frame
 from gridtopo.errors import InputError
-from gridtopo.topology import outages
+from gridtopo.outages import events as outages
+from gridtopo.outages.predict import predict_outage, read_calls
 from gridtopo.topology.graph import EDGE_SCHEMA, SOURCE_SCHEMA, read_network
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
-from gridtopo.topology.predict import predict_outage, read_calls
 from gridtopo.topology.queries import SwitchingError
 from tests.test_topology_index import SWITCHING, closable_ties, oracle_supplied, radial_networks
 
@@ -124,7 +125,7 @@ def test_declare_status_overlap_close(model_engine: Engine, index: QueryIndex,
 def test_planned_event_in_the_future_is_upcoming(model_engine: Engine, index: QueryIndex,
                                                  oracle: Oracle) -> None:
     fuse, below = _fuse_with_customers(oracle)
-    start = outages.now() + dt.timedelta(days=2)
+    start = now_seconds() + dt.timedelta(days=2)
     event = outages.declare(model_engine, index, [fuse], kind="planned", started_at=start,
                             expected_end=start + dt.timedelta(hours=4))
     status = outages.customer_status(index, outages.OutageState.load(model_engine, index),

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
+from gridtopo.db import load as load_module
 from gridtopo.db import open_engine
 from gridtopo.db.bulk import read_frame
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow, Snapshot
-from gridtopo.ingest import load as load_module
-from gridtopo.ingest.run import ingest
-from gridtopo.topology.accuracy import link_accuracy, read_truth
+from gridtopo.pipeline import ingest
+from gridtopo.reconcile.accuracy import link_accuracy, read_truth
 
 
 def customer_links(engine: Engine) -> pl.DataFrame:

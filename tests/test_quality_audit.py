@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from gridtopo.db import open_engine, upgrade
-from gridtopo.ingest.run import ingest
+from gridtopo.pipeline import ingest
 from gridtopo.quality.audit import AuditResult, run_audit
 from gridtopo.quality.config import load_config, parse_now
 from gridtopo.quality.findings import list_findings, set_status

@@ -9,7 +9,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
 
 NOW = ("--now", "2024-12-31")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
 from gridtopo.ingest import load_profile
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from gridtopo.topology.reconcile import reconcile
+from gridtopo.reconcile.links import reconcile
 
 STATIONS = pl.DataFrame({"station_id": ["BDZ-1"], "station_name": ["110kV龙华站"]})
 FEEDERS = pl.DataFrame({"feeder_id": ["XL-1", "XL-2"],

@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select, text
 
-from gridtopo.cli import main
+from gridtopo.cli.main import main
 from gridtopo.db import open_engine
 from gridtopo.db.models import Link
-from gridtopo.exports.asof import SnapshotNotFoundError, list_snapshots, resolve_as_of
+from gridtopo.db.read.asof import SnapshotNotFoundError, list_snapshots, resolve_as_of
 from gridtopo.exports.snapshot import diff
 
 
@@ -77,7 +77,7 @@ def modified_sources(sources: Path, out: Path, engine: Engine) -> dict[str, str]
 
 def test_snapshots_as_of_and_diff(model_db_url: str, synthetic_sources: Path,
                                   tmp_path: Path) -> None:
-    from gridtopo.ingest.run import ingest
+    from gridtopo.pipeline import ingest
 
     engine = open_engine(model_db_url)
     ids = modified_sources(synthetic_sources, tmp_path / "run2", engine)

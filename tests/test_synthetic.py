@@ -19,6 +19,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from gridtopo.geo import (
+    bd09_to_gcj02,
+    bd09_to_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    haversine_m,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 from gridtopo.synthetic import (
     DEFAULT_RATES,
     DEFECT_KINDS,
@@ -28,15 +37,6 @@ from gridtopo.synthetic import (
 )
 from gridtopo.synthetic import marketing as marketing_module
 from gridtopo.synthetic import names as names_module
-from gridtopo.synthetic.coords import (
-    bd09_to_gcj02,
-    bd09_to_wgs84,
-    gcj02_to_bd09,
-    gcj02_to_wgs84,
-    haversine_m,
-    wgs84_to_bd09,
-    wgs84_to_gcj02,
-)
 
 N = 50_000
 HEADERS = {

@@ -12,6 +12,7 @@ import networkx as nx
 import polars as pl
 import pytest
 
+from gridtopo.outages.predict import predict_outage
 from gridtopo.topology.graph import (
     EDGE_SCHEMA,
     SOURCE_SCHEMA,
@@ -20,7 +21,6 @@ from gridtopo.topology.graph import (
     graph_from_frames,
 )
 from gridtopo.topology.index import CUSTOMER_SCHEMA, QueryIndex, index_from_frames
-from gridtopo.topology.predict import predict_outage
 from gridtopo.topology.queries import downstream, upstream
 from gridtopo.topology.traces import islands, isolation, loops, restoration
 

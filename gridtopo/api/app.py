@@ -20,7 +20,7 @@ through another worker or the CLI shows within a second. Verified keys are remem
 background thread, so that requests never wait for that write.
 
 >>> app = create_app(engine)  # doctest: +SKIP
->>> # gridtopo serve --workers 2   (uvicorn, see gridtopo.topology.commands)
+>>> # gridtopo serve --workers 2   (uvicorn, see gridtopo.cli.network)
 """
 
 from __future__ import annotations
@@ -47,11 +47,12 @@ from gridtopo import __version__
 from gridtopo.api.keys import AuthenticationError, KeyInfo, authenticate, hash_key, touch_key
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
-from gridtopo.topology import outages, queries
-from gridtopo.topology.contacts import contacts
+from gridtopo.outages import events as outages
+from gridtopo.outages.contacts import contacts
+from gridtopo.outages.events import MAX_DEVICES, EventStateError, OutageState
+from gridtopo.outages.predict import predict_outage
+from gridtopo.topology import queries
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index, read_index
-from gridtopo.topology.outages import MAX_DEVICES, EventStateError, OutageState
-from gridtopo.topology.predict import predict_outage
 
 MAX_BODY_BYTES = 1 << 20
 MAX_PAGE = 1000

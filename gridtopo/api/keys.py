@@ -22,9 +22,9 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from gridtopo.clock import as_utc
 from gridtopo.db.models import API_SCOPES, ApiKey
 from gridtopo.errors import GridtopoError
-from gridtopo.topology.outages import utc
 
 KEY_PREFIX = "gt_"
 PREFIX_LENGTH = 10
@@ -59,9 +59,9 @@ def hash_key(key: str) -> str:
 
 def _as_dict(row: ApiKey) -> dict[str, Any]:
     return {"name": row.name, "key_prefix": row.key_prefix, "scopes": list(row.scopes),
-            "created_at": utc(row.created_at), "created_by": row.created_by,
-            "expires_at": utc(row.expires_at), "revoked_at": utc(row.revoked_at),
-            "last_used_at": utc(row.last_used_at)}
+            "created_at": as_utc(row.created_at), "created_by": row.created_by,
+            "expires_at": as_utc(row.expires_at), "revoked_at": as_utc(row.revoked_at),
+            "last_used_at": as_utc(row.last_used_at)}
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
@@ -81,7 +81,7 @@ def create_key(
     scopes = check_scopes(scopes)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(name=name, key_prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key),
-                 scopes=scopes, expires_at=utc(expires_at), created_by=created_by)
+                 scopes=scopes, expires_at=as_utc(expires_at), created_by=created_by)
     try:
         with Session(engine) as session, session.begin():
             session.add(row)
@@ -123,7 +123,7 @@ def authenticate(engine: Engine, key: str | None) -> KeyInfo:
             raise AuthenticationError("invalid API key")
         if row.revoked_at is not None:
             raise AuthenticationError("API key revoked")
-        expires = utc(row.expires_at)
+        expires = as_utc(row.expires_at)
         if expires is not None and expires <= dt.datetime.now(dt.UTC):
             raise AuthenticationError("API key expired")
         return KeyInfo(row.name, tuple(row.scopes), expires)

@@ -42,6 +42,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from gridtopo.clock import utcnow
+from gridtopo.reconcile.kinds import LINK_KINDS
+
 SRID = 4326
 """WGS 84; CGCS2000 (EPSG:4490) is treated as equal at the precision of these sources."""
 
@@ -56,7 +59,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-LINK_KINDS = ("customer_transformer", "area_transformer", "transformer_feeder", "feeder_station")
 LINK_METHODS = ("source_code", "cross_system_id", "name_match", "spatial_match", "steward")
 EDGE_KINDS = ("line", "cable", "switch", "breaker", "fuse", "recloser")
 SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
@@ -67,11 +69,6 @@ API_SCOPES = ("outage:read", "personal:read", "outage:write", "admin")
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def utcnow() -> dt.datetime:
-    """Timezone-aware now in UTC; every timestamp gridtopo writes is UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):

@@ -52,10 +52,10 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from gridtopo import __version__
+from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, refuse_existing
-from gridtopo.exports.layers import Progress
-from gridtopo.exports.scope import Scope, View, open_view
+from gridtopo.progress import ProgressCallback
 
 CIM_NS = "http://iec.ch/TC57/CIM100#"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -121,7 +121,7 @@ def export_cim(
     *,
     customers: bool = False,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write the network of ``scope`` as CIM RDF/XML to ``path``; return objects per class."""
     refuse_existing([path], overwrite)
@@ -143,7 +143,7 @@ def export_cim(
 
 
 def _write(conn: Connection, view: View, w: _Writer, customers: bool,
-           progress: Progress | None) -> None:
+           progress: ProgressCallback | None) -> None:
     voltages: set[float] = set()
 
     def frames(stage: str, query: Any, schema: layers.Schema) -> Iterator[dict[str, Any]]:

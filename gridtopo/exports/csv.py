@@ -21,11 +21,12 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, Select
 
+from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, refuse_existing
-from gridtopo.exports.layers import Geometry, Progress, Schema
-from gridtopo.exports.scope import Scope, View, open_view
+from gridtopo.exports.layers import Geometry, Schema
 from gridtopo.ingest.tables import TABLES
+from gridtopo.progress import ProgressCallback
 
 CHAIN_FILE = "customer_links.csv"
 
@@ -62,7 +63,7 @@ def export_csv(
     *,
     personal: bool = False,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write the model as CSV files into ``outdir``; return rows written per file.
 

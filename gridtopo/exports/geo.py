@@ -51,10 +51,11 @@ import shapely
 from sqlalchemy import Connection, Engine, Select
 
 from gridtopo.db.engine import load_spatialite, sqlite_dbapi
+from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
-from gridtopo.exports.layers import Geometry, Progress, Schema
-from gridtopo.exports.scope import Scope, View, open_view
+from gridtopo.exports.layers import Geometry, Schema
+from gridtopo.progress import ProgressCallback
 
 CRS = "EPSG:4326"
 
@@ -81,7 +82,7 @@ def geo_layers(
 
 def _frames(
     conn: Connection, name: str, query: Select[Any], schema: Schema, personal: bool,
-    progress: Progress | None,
+    progress: ProgressCallback | None,
 ) -> Iterator[pl.DataFrame]:
     for frame in layers.iter_frames(conn, query, schema, stage=f"export {name}",
                                     progress=progress):
@@ -96,7 +97,7 @@ def export_gpkg(
     customers: bool = False,
     personal: bool = False,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write the model's layers into one GeoPackage at ``path``; return features per layer.
 
@@ -170,7 +171,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def add_spatial_indexes(path: Path, progress: Progress | None = None) -> None:
+def add_spatial_indexes(path: Path, progress: ProgressCallback | None = None) -> None:
     """Give every geometry column of the GeoPackage at ``path`` its R*Tree spatial index.
 
     For each layer: the ``rtree_<table>_<column>`` virtual table filled with one
@@ -222,7 +223,7 @@ def export_geojson(
     customers: bool = False,
     personal: bool = False,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write one ``<layer>.geojson`` per layer into ``outdir``; return features per file."""
     counts: dict[str, int] = {}

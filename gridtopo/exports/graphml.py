@@ -24,10 +24,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 from sqlalchemy import Engine
 
+from gridtopo.db.read.scope import Scope, open_view
 from gridtopo.exports.files import atomic_open, refuse_existing
-from gridtopo.exports.layers import Progress
 from gridtopo.exports.network import read_network
-from gridtopo.exports.scope import Scope, open_view
+from gridtopo.progress import ProgressCallback
 from gridtopo.topology.graph import energized_nodes
 
 NODE_KEYS = {"transformers": "string", "supply_of": "string", "energized": "boolean"}
@@ -60,7 +60,7 @@ def export_graphml(
     scope: Scope = Scope(),  # noqa: B008 - frozen dataclass
     *,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write the equipment graph of ``scope`` to ``path``; return node and edge counts."""
     refuse_existing([path], overwrite)

@@ -1,7 +1,7 @@
 """The queries every export reads: one per layer, as of a run, within a scope, in chunks.
 
-A layer is a SELECT over the versioned tables (:func:`gridtopo.exports.asof.versioned`) with
-the filters of a :class:`~gridtopo.exports.scope.View` applied in SQL, and the geometry in the
+A layer is a SELECT over the versioned tables (:func:`gridtopo.db.read.asof.versioned`) with
+the filters of a :class:`~gridtopo.db.read.scope.View` applied in SQL, and the geometry in the
 form the writer wants (``"wkb"`` → ``geometry`` bytes, ``"wkt"`` → ``geometry`` text,
 ``"lonlat"`` → ``lon``/``lat``, ``None`` → none). :func:`iter_frames` streams a layer as
 polars frames of :data:`CHUNK_ROWS` rows with a fixed schema, so writers append chunk by chunk
@@ -19,7 +19,7 @@ its first 6 characters.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import polars as pl
@@ -38,12 +38,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from gridtopo.db.models import SRID
-from gridtopo.exports.asof import versioned
-from gridtopo.exports.scope import View
+from gridtopo.db.read.asof import versioned
+from gridtopo.db.read.scope import View
+from gridtopo.progress import ProgressCallback
 
 CHUNK_ROWS = 50_000
 Geometry = Literal["wkb", "wkt", "lonlat"] | None
-Progress = Callable[[str, int, int], None]
 Schema = dict[str, Any]
 
 TIMESTAMP = pl.Datetime("us", "UTC")
@@ -299,7 +299,7 @@ def iter_frames(
     schema: Schema,
     *,
     stage: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Stream ``query`` as frames of at most :data:`CHUNK_ROWS` rows typed by ``schema`` (its
     columns in the query's order). With ``progress``, reports ``stage`` against a row count."""

@@ -19,9 +19,9 @@ import networkx as nx
 import polars as pl
 from sqlalchemy import Connection, Select, and_, func, or_, select
 
+from gridtopo.db.read.asof import versioned
+from gridtopo.db.read.scope import View
 from gridtopo.exports import layers
-from gridtopo.exports.asof import versioned
-from gridtopo.exports.scope import View
 from gridtopo.topology import graph
 
 

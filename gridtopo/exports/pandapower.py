@@ -32,10 +32,10 @@ import pandapower as pp
 import polars as pl
 from sqlalchemy import Engine
 
+from gridtopo.db.read.scope import Scope, open_view
 from gridtopo.exports.files import atomic_path, refuse_existing
-from gridtopo.exports.layers import Progress
 from gridtopo.exports.network import ScopedNetwork, read_network
-from gridtopo.exports.scope import Scope, open_view
+from gridtopo.progress import ProgressCallback
 
 DEFAULT_KV = 10.0
 LINE = {"r_ohm_per_km": 0.27, "x_ohm_per_km": 0.35, "c_nf_per_km": 10.0, "max_i_ka": 0.4}
@@ -96,7 +96,7 @@ def export_pandapower(
     scope: Scope = Scope(),  # noqa: B008 - frozen dataclass
     *,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, int]:
     """Write the pandapower network of ``scope`` as JSON to ``path``; return element counts."""
     refuse_existing([path], overwrite)

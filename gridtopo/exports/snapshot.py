@@ -29,7 +29,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, select, union_all
 
 from gridtopo.db.models import HISTORY_TABLES, SWITCHING_KINDS, Base
-from gridtopo.exports.asof import resolve_as_of
+from gridtopo.db.read.asof import resolve_as_of
 from gridtopo.exports.layers import Schema, iter_frames
 
 

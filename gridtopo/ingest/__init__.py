@@ -4,12 +4,12 @@
 :class:`Profile` from :func:`load_profile`) and returns a :class:`SourceBundle`: per canonical
 table (:data:`TABLES`) the loadable rows and the quarantined ones, plus a
 :class:`FileAccount` for every file read. Loading into the database is
-:mod:`gridtopo.ingest.run`'s business.
+:mod:`gridtopo.pipeline`'s business.
 """
 
 from gridtopo.ingest.contracts import contract
 from gridtopo.ingest.profile import Profile, ProfileError, TableProfile, load_profile
-from gridtopo.ingest.read import FileAccount, SourceBundle, TableData, read_sources
+from gridtopo.ingest.sources import FileAccount, SourceBundle, TableData, read_sources
 from gridtopo.ingest.tables import PERSONAL_FIELDS, TABLES, Field, Table, canonical_schema
 
 __all__ = [

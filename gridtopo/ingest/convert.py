@@ -36,8 +36,8 @@ import shapely
 
 from gridtopo.ingest.crs import geometries_to_wgs84, is_wgs84, to_wgs84
 from gridtopo.ingest.headers import HeaderMap
-from gridtopo.ingest.raw import FIELDS, LINE, RawTable, detached
 from gridtopo.ingest.tables import Field, Table, fold
+from gridtopo.ingest.textrows import FIELDS, LINE, RawTable, detached
 
 ROW = "_row"
 """Column of a row's index in its file's :class:`RawTable` frame."""

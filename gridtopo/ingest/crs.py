@@ -4,7 +4,7 @@ Sources give lon/lat (or line vertices) in WGS 84 / CGCS2000 unless a profile na
 system: any EPSG code (or other definition) pyproj knows — e.g. ``EPSG:4547``, CGCS2000
 3-degree Gauss-Krüger zone 38 — converted with :class:`pyproj.Transformer` (x = east first),
 or ``gcj02`` / ``bd09``, the offset systems of Chinese web maps, converted with
-:mod:`gridtopo.synthetic.coords`. CGCS2000 (EPSG:4490) is treated as WGS 84, as everywhere in
+:mod:`gridtopo.geo`. CGCS2000 (EPSG:4490) is treated as WGS 84, as everywhere in
 gridtopo. Everything is vectorised over numpy arrays.
 
 >>> lon, lat = to_wgs84(np.array([116.40337]), np.array([39.91793]), "gcj02")
@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pyproj
 import shapely
 
-from gridtopo.synthetic.coords import bd09_to_wgs84, gcj02_to_wgs84
+from gridtopo.geo import bd09_to_wgs84, gcj02_to_wgs84
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -8,7 +8,7 @@ vectorised numpy scan of the chunk's bytes (newlines and delimiters outside quot
 A chunk polars refuses (a stray quote, as hand-edited exports have) is parsed by Python's
 lenient :mod:`csv` module instead — the only per-row Python loop, and only for such chunks.
 
-:func:`stream_delimited` hands each chunk's rows to a :class:`~gridtopo.ingest.raw.ChunkSink`
+:func:`stream_delimited` hands each chunk's rows to a :class:`~gridtopo.ingest.textrows.ChunkSink`
 as soon as they are parsed, with a way to read some of them back from the file later;
 :func:`read_delimited` collects them into one frame.
 
@@ -40,7 +40,7 @@ from gridtopo.ingest.encoding import (
     sniff_encoding,
     utf8_error,
 )
-from gridtopo.ingest.raw import (
+from gridtopo.ingest.textrows import (
     EXTRA,
     FIELDS,
     LINE,
@@ -50,11 +50,11 @@ from gridtopo.ingest.raw import (
     rows_of,
     unique_headers,
 )
+from gridtopo.progress import ProgressCallback
 
 DELIMITERS = (",", "\t", ";", "|")
 """Delimiters tried when none is given, in order of preference on a tie."""
 
-Progress = Callable[[str, int, int], None]
 IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")
 
@@ -244,7 +244,7 @@ def _rereader(transcoder: Transcoder, chunk: Chunk, first_line: int, one_per_lin
 
 
 def _read(path: Path, transcoder: Transcoder, delimiter: str | None, sink: ChunkSink,
-          progress: Progress | None, label: str) -> tuple[list[str], str, bool, int]:
+          progress: ProgressCallback | None, label: str) -> tuple[list[str], str, bool, int]:
     """One reading of the file in one encoding, chunk by chunk into ``sink``: (headers,
     delimiter, whether any row had extra fields, rows)."""
     size = path.stat().st_size
@@ -305,7 +305,7 @@ def stream_delimited(
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     label: str | None = None,
 ) -> RawTable:
     """Read a CSV/TSV file as text rows, chunk by chunk into ``sink``.
@@ -370,7 +370,7 @@ def read_delimited(
     *,
     encoding: str | None = None,
     delimiter: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     label: str | None = None,
 ) -> RawTable:
     """Read a CSV/TSV file as text rows, all of them in one frame (arguments and errors as

@@ -25,8 +25,8 @@ from pathlib import Path
 import pyogrio
 
 from gridtopo.errors import InputError
+from gridtopo.ingest.formats import LAYER_FORMATS, file_format
 from gridtopo.ingest.profile import Profile
-from gridtopo.ingest.readers import LAYER_FORMATS, file_format
 from gridtopo.ingest.tables import TABLES
 
 SKIPPED_DIRECTORIES = ("truth",)

@@ -15,7 +15,7 @@ import polars as pl
 
 from gridtopo.ingest.convert import ROW
 from gridtopo.ingest.headers import HeaderMap
-from gridtopo.ingest.raw import LINE, RawTable
+from gridtopo.ingest.textrows import LINE, RawTable
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.Int32(), "line": pl.Int64(), "field": pl.Utf8(), "value": pl.Utf8(),

@@ -19,15 +19,16 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine, insert, update
 
+from gridtopo.clock import utcnow
 from gridtopo.db.bulk import read_frame
-from gridtopo.db.models import AuditRun, utcnow
+from gridtopo.db.models import AuditRun
 from gridtopo.quality.config import RULES, AuditConfig
 from gridtopo.quality.findings import fingerprint, store_findings, waived_fingerprints
 from gridtopo.quality.model import load_model
+from gridtopo.quality.network import TOPOLOGY_RULES
 from gridtopo.quality.rules import FINDING_SCHEMA, RECORD_RULES, Facts
 from gridtopo.quality.scores import scorecards, store_scorecards
 from gridtopo.quality.suites import run_suites
-from gridtopo.quality.topology import TOPOLOGY_RULES
 from gridtopo.topology.graph import build_graph
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gridtopo.clock import as_utc
 from gridtopo.quality.errors import AuditConfigError
 
 DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency", "accuracy", "timeliness",
@@ -158,7 +159,7 @@ def parse_now(value: object, label: str = "now") -> dt.datetime:
         except ValueError as err:
             raise AuditConfigError(f"{label}: not an ISO date or date-time: {value!r}") from err
     if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return as_utc(value)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
     raise AuditConfigError(f"{label}: not a date: {value!r}")

@@ -29,10 +29,11 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, select, text, update
 
+from gridtopo.clock import utcnow
 from gridtopo.db.bulk import bulk_insert
-from gridtopo.db.models import FINDING_STATUSES, Finding, utcnow
+from gridtopo.db.decisions import store_decisions
+from gridtopo.db.models import FINDING_STATUSES, Finding
 from gridtopo.quality.errors import UnknownFindingError
-from gridtopo.topology.decisions import store_decisions
 
 STORED_COLUMNS = ("fingerprint", "rule", "dimension", "severity", "entity_type", "entity_id",
                   "message", "evidence", "suggested_fix")

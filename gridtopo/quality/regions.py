@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from gridtopo.topology.reconcile import distance_m
+from gridtopo.geo import distance_m
 
 UNKNOWN = "未知"
 

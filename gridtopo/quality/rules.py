@@ -22,11 +22,12 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
+from gridtopo.geo import distance_m
 from gridtopo.ingest.crs import to_wgs84
 from gridtopo.quality.config import AuditConfig
 from gridtopo.quality.model import Model
-from gridtopo.topology.names import feeder_key, transformer_key
-from gridtopo.topology.reconcile import distance_m, match_area_feeders
+from gridtopo.reconcile.links import match_area_feeders
+from gridtopo.reconcile.names import feeder_key, transformer_key
 
 FINDING_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rule": pl.Utf8, "entity_type": pl.Utf8, "entity_id": pl.Utf8, "message": pl.Utf8,
@@ -596,4 +597,4 @@ RECORD_RULES: dict[str, Callable[[Facts], pl.DataFrame]] = {
         record_stale,
     )
 }
-"""The record rules by name (the topology rules are in :mod:`gridtopo.quality.topology`)."""
+"""The record rules by name (the topology rules are in :mod:`gridtopo.quality.network`)."""

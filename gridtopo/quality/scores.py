@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from gridtopo.db.bulk import bulk_insert, read_frame
 from gridtopo.quality.regions import station_regions
 from gridtopo.quality.rules import Facts
-from gridtopo.topology.reconcile import match_area_feeders
+from gridtopo.reconcile.links import match_area_feeders
 
 SCORES = ("completeness", "accuracy", "timeliness")
 DIMENSION_SCORE = {"completeness": "completeness", "timeliness": "timeliness"}

@@ -40,7 +40,7 @@ from typing import Any
 import polars as pl
 
 from gridtopo.quality.rules import Facts
-from gridtopo.topology.names import feeder_key
+from gridtopo.reconcile.names import feeder_key
 
 SEED = 20241231
 DOCS_INDEX = "uncommitted/data_docs/local_site/index.html"

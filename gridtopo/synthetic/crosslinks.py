@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from gridtopo.synthetic import coords
+from gridtopo import geo as coords
 from gridtopo.synthetic.defects import (
     AREAS,
     STALE_AREA,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ import numpy as np
 
 import gridtopo
 from gridtopo.errors import OutputExistsError
+from gridtopo.progress import ProgressCallback
 from gridtopo.synthetic.crosslinks import apply_pair_defects
 from gridtopo.synthetic.defects import DefectLog, plan_defects, resolve_rates
 from gridtopo.synthetic.distribution import make_ids, plan_topology_defects, write_distribution
@@ -54,7 +55,6 @@ TABLE_OF_FILE = {
 # Random streams, one per stage (customers add the chunk number).
 _NETWORK, _AREAS, _PLAN, _PAIRS, _TOPOLOGY, _CUSTOMERS, _IDS = range(1, 8)
 
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def _prepare(outdir: Path, overwrite: bool) -> None:
 
 def generate(outdir: Path | str, customers: int, seed: int = 0,
              defects: Mapping[str, float] | str | None = None,
-             progress: ProgressFn | None = None, *, overwrite: bool = False) -> Manifest:
+             progress: ProgressCallback | None = None, *, overwrite: bool = False) -> Manifest:
     """Generate a synthetic province of ``customers`` accounts into ``outdir``.
 
     ``defects`` maps kind → rate (None = each kind's default rate, ``{}`` or ``"none"`` =

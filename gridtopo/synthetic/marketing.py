@@ -11,7 +11,7 @@ is in, so that they are neither adjacent to the original nor all at the end of t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from gridtopo.synthetic import coords, names
+from gridtopo import geo as coords
+from gridtopo.progress import ProgressCallback
+from gridtopo.synthetic import names
 from gridtopo.synthetic.crosslinks import RECENT_S, YEAR_S, PairExport
 from gridtopo.synthetic.defects import CUSTOMERS, DefectLog, DefectPlan
 from gridtopo.synthetic.distribution import DistributionIds
@@ -387,7 +389,7 @@ def _apply_customer_defects(rng: np.random.Generator, ctx: _Context, cols: dict[
 def write_customers(root: Path, net: Network, ids: DistributionIds, areas: Areas,
                     pairs: PairExport, plan: DefectPlan, log: DefectLog, *, seed: int,
                     ref_epoch: int, stream: int,
-                    progress: Callable[[str, int, int], None] | None = None) -> list[FileRecord]:
+                    progress: ProgressCallback | None = None) -> list[FileRecord]:
     """``marketing/customers.csv`` and ``truth/customer_links.csv``, one chunk at a time."""
     total = int(areas.customers.sum())
     ctx = _Context(net=net, ids=ids, areas=areas, pairs=pairs, plan=plan, ref_epoch=ref_epoch,

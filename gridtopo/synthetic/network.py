@@ -23,12 +23,12 @@ Python loop per feeder (≈12k at full size), never per customer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from gridtopo.progress import ProgressCallback
 from gridtopo.synthetic import names
 from gridtopo.synthetic.sizing import Sizes, apportion
 
@@ -199,7 +199,7 @@ def _transformer_stems(rng: np.random.Generator, k: int, dedicated: npt.NDArray[
 
 
 def build_network(rng: np.random.Generator, sizes: Sizes,
-                  progress: Callable[[str, int, int], None] | None = None) -> Network:
+                  progress: ProgressCallback | None = None) -> Network:
     """Grow the province's network. ``progress`` is an optional ``(stage, done, total)``
     callable, called every few hundred feeders."""
     n_st, n_fd, n_tr = sizes.stations, sizes.feeders, sizes.transformers

@@ -2,7 +2,7 @@
 tables, quarantined rows and per-file accounting out.
 
 For every table found (:mod:`~gridtopo.ingest.discover`), each file is read as text
-(:mod:`~gridtopo.ingest.readers`), its headers matched (:mod:`~gridtopo.ingest.headers`), its
+(:mod:`~gridtopo.ingest.formats`), its headers matched (:mod:`~gridtopo.ingest.headers`), its
 values converted (:mod:`~gridtopo.ingest.convert`) and checked against the table's contract
 (:mod:`~gridtopo.ingest.contracts`); then the valid rows of all the table's files have their
 repeated keys resolved (:mod:`~gridtopo.ingest.dedupe`). A CSV is read, converted and checked
@@ -33,14 +33,13 @@ from gridtopo.ingest.contracts import contract_problems
 from gridtopo.ingest.convert import ROW, convert
 from gridtopo.ingest.dedupe import Deduplicated, deduplicate
 from gridtopo.ingest.discover import Found, discover
+from gridtopo.ingest.formats import LAYER_FORMATS, read_raw
 from gridtopo.ingest.headers import HeaderMap, map_headers
 from gridtopo.ingest.profile import Profile, TableProfile
 from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, empty_quarantine, quarantine_rows
-from gridtopo.ingest.raw import RawChunk, RawTable, detached, rows_of
-from gridtopo.ingest.readers import LAYER_FORMATS, read_raw
 from gridtopo.ingest.tables import TABLES, Table, canonical_schema
-
-Progress = Callable[[str, int, int], None]
+from gridtopo.ingest.textrows import RawChunk, RawTable, detached, rows_of
+from gridtopo.progress import ProgressCallback
 
 
 @dataclass
@@ -213,7 +212,7 @@ def _label(source: Path, found: Found) -> str:
 
 
 def _read_part(index: int, source: Path, found: Found, table: Table, settings: TableProfile,
-               profile: Profile | None, progress: Progress | None, warnings: list[str]
+               profile: Profile | None, progress: ProgressCallback | None, warnings: list[str]
                ) -> tuple[_File, FileAccount]:
     part = _File(index, _label(source, found), table, settings, profile)
     raw = read_raw(found.path, table, part, replace(settings, layer=found.layer or settings.layer),
@@ -266,7 +265,7 @@ def _quarantine(parts: list[_File], result: Deduplicated, valid: np.ndarray,
 
 def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profile | None,
                 files: list[FileAccount], warnings: list[str],
-                progress: Progress | None) -> TableData:
+                progress: ProgressCallback | None) -> TableData:
     settings = profile.table(table.name) if profile else TableProfile()
     parts: list[_File] = []
     for found in inputs:
@@ -292,7 +291,7 @@ def _read_table(table: Table, inputs: list[Found], source: Path, profile: Profil
 
 
 def read_sources(source: Path | str, profile: Profile | None = None,
-                 progress: Progress | None = None) -> SourceBundle:
+                 progress: ProgressCallback | None = None) -> SourceBundle:
     """Read every export under ``source`` (see the module docstring).
 
     ``profile`` (from :func:`gridtopo.ingest.load_profile`) overrides discovery and layout;

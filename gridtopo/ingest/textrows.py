@@ -4,7 +4,7 @@ A file's rows are text: one ``Utf8`` column per source column, named by its head
 each row sits in the file and whether it had the right number of fields. Everything after
 reading (header matching, types, rules) is the same whatever the format.
 
-Readers (:mod:`gridtopo.ingest.readers`) hand the rows to a :class:`ChunkSink` as
+Readers (:mod:`gridtopo.ingest.formats`) hand the rows to a :class:`ChunkSink` as
 :class:`RawChunk` s, so that a 14-million-row export never has to be held as text in one
 piece: a CSV arrives in chunks of about :data:`gridtopo.ingest.encoding.CHUNK_BYTES`, a
 workbook or GIS layer in one. :func:`gridtopo.ingest.delimited.read_delimited` collects the

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, FromClause, and_, select
 from sqlalchemy.sql.selectable import Subquery
 
+from gridtopo.clock import as_utc, parse_iso
 from gridtopo.db.models import HISTORY_TABLES, VERSIONED_KEYS, Base, Snapshot
 from gridtopo.errors import GridtopoError
 
@@ -59,11 +60,7 @@ def list_snapshots(conn: Connection | Engine) -> list[SnapshotInfo]:
             rows = connection.execute(query).all()
     else:
         rows = conn.execute(query).all()
-    return [SnapshotInfo(int(r.run_id), _utc(r.created_at), dict(r.counts or {})) for r in rows]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return [SnapshotInfo(int(r.run_id), as_utc(r.created_at), dict(r.counts or {})) for r in rows]
 
 
 def _parse_moment(text: str) -> dt.datetime:
@@ -72,7 +69,7 @@ def _parse_moment(text: str) -> dt.datetime:
         if len(text) == 10:
             day = dt.date.fromisoformat(text)
             return dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
-        return _utc(dt.datetime.fromisoformat(text))
+        return parse_iso(text)
     except ValueError as err:
         raise SnapshotNotFoundError(
             f"--as-of {text!r} is neither a run id nor a date (YYYY-MM-DD[THH:MM[:SS]])"

@@ -21,7 +21,6 @@ import hashlib
 import json
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,15 @@ import polars as pl
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridtopo import __version__
+from gridtopo.clock import utcnow
 from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_journal
-from gridtopo.db.models import IngestFile, IngestRun, Snapshot, utcnow
+from gridtopo.db.decisions import store_decisions, stored_decisions
+from gridtopo.db.load import replace_model
+from gridtopo.db.models import IngestFile, IngestRun, Snapshot
 from gridtopo.ingest import FileAccount, SourceBundle, load_profile, read_sources
-from gridtopo.ingest.load import replace_model
-from gridtopo.topology.decisions import read_decisions, store_decisions, stored_decisions
-from gridtopo.topology.reconcile import Reconciliation, reconcile
-
-Progress = Callable[[str, int, int], None]
+from gridtopo.progress import ProgressCallback
+from gridtopo.reconcile.decisions import read_decisions
+from gridtopo.reconcile.links import Reconciliation, reconcile
 
 
 @dataclass
@@ -143,7 +143,7 @@ def ingest(
     profile: Path | None = None,
     decisions: Path | None = None,
     force: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> IngestReport:
     """Ingest ``source`` into the database of ``engine``; see the module docstring."""
     run_id = _start_run(engine, source, profile)

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 
 import click
 
-from gridtopo.cli_support import Settings, command_progress, emit, json_option, pass_settings
-from gridtopo.exports.asof import resolve_as_of
-from gridtopo.exports.scope import Scope, parse_bbox
+from gridtopo.cli.output import command_progress, emit, json_option
+from gridtopo.cli.settings import Settings, pass_settings
+from gridtopo.db.read.asof import resolve_as_of
+from gridtopo.db.read.scope import Scope, parse_bbox
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +73,7 @@ def _run_export(settings: Settings, output: Path, options: dict[str, Any],
     engine = settings.model_engine()
     with command_progress(as_json) as progress:
         counts = export(engine, output, scope,
-                        progress=progress.update if progress else None, **options)
+                        progress=progress, **options)
     with engine.connect() as conn:
         run = resolve_as_of(conn, scope.as_of)
     key = "files" if export.__name__ in DIRECTORY_EXPORTS else "counts"
@@ -173,7 +174,7 @@ def snapshot() -> None:
 @pass_settings
 def snapshot_list(settings: Settings, as_json: bool) -> None:
     """Every snapshot: run id, date, rows added/changed/removed per table."""
-    from gridtopo.exports.asof import list_snapshots
+    from gridtopo.db.read.asof import list_snapshots
 
     shots = [s.to_dict() for s in list_snapshots(settings.model_engine())]
 

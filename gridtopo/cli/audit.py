@@ -18,14 +18,8 @@ from typing import Any
 
 import click
 
-from gridtopo.cli_support import (
-    Settings,
-    command_progress,
-    display_url,
-    emit,
-    json_option,
-    pass_settings,
-)
+from gridtopo.cli.output import command_progress, display_url, emit, json_option
+from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db.models import FINDING_STATUSES
 from gridtopo.quality.config import RULES, load_config, parse_now
 

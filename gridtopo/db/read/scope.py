@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
+from gridtopo.db.read.asof import resolve_as_of, versioned
 from gridtopo.errors import GridtopoError
-from gridtopo.exports.asof import resolve_as_of, versioned
 
 BBox = tuple[float, float, float, float]
 

@@ -42,8 +42,9 @@ from typing import Any
 
 import polars as pl
 
-from gridtopo.db.models import LINK_KINDS
-from gridtopo.topology.names import feeder_key, station_key, transformer_key
+from gridtopo.geo import distance_m
+from gridtopo.reconcile.kinds import LINK_KINDS
+from gridtopo.reconcile.names import feeder_key, station_key, transformer_key
 
 SCORE_PMS_ID = 4
 SCORE_AREA_CODE = 4
@@ -290,13 +291,6 @@ def area_centroids(customers: pl.DataFrame) -> pl.DataFrame:
         .group_by("area_code")
         .agg(pl.col("lon").median().alias("a_lon"), pl.col("lat").median().alias("a_lat"))
     )
-
-
-def distance_m(lon1: pl.Expr, lat1: pl.Expr, lon2: pl.Expr, lat2: pl.Expr) -> pl.Expr:
-    """Equirectangular distance in metres between two lon/lat columns: exact enough below a
-    few km, and columnar (the audit's distance rules use it too)."""
-    kx = (lat1.radians().cos()) * 111_320.0
-    return (((lon2 - lon1) * kx) ** 2 + ((lat2 - lat1) * 110_574.0) ** 2).sqrt()
 
 
 def area_candidates(

@@ -1,17 +1,12 @@
-"""Shared machinery of the ``gridtopo`` commands: settings, errors, ``--json``, progress.
-
-Each topic keeps its commands in its own module (``gridtopo/<topic>/commands.py``) built from
-these pieces; :mod:`gridtopo.cli` assembles them under one group.
+"""What every command shares: the ``--db``/``--debug`` settings and turning errors into one line
+and an exit code (0 ok, 1 findings or a failed gate, 2 usage or input error, 3 internal error).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy import Engine
@@ -19,9 +14,6 @@ from sqlalchemy import Engine
 from gridtopo.db import engine as db_engine
 from gridtopo.db import migrate
 from gridtopo.errors import GridtopoError
-from gridtopo.progress import Progress, progress_reporter
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_INTERNAL = 3
 
@@ -73,34 +65,4 @@ def _debug(ctx: click.Context) -> bool:
     return bool(settings and settings.debug) or "--debug" in sys.argv
 
 
-def json_option(func: F) -> F:
-    """Add ``--json`` to a command."""
-    return click.option(
-        "--json", "as_json", is_flag=True, help="Print one JSON document instead of a summary."
-    )(func)
-
-
-def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON, or call ``human`` to print it for a person."""
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-    else:
-        human(data)
-
-
-@contextmanager
-def command_progress(as_json: bool) -> Iterator[Progress | None]:
-    """A rich progress reporter on an interactive stderr, nothing with ``--json``."""
-    with progress_reporter(enabled=not as_json) as progress:
-        yield progress
-
-
 pass_settings = click.make_pass_decorator(Settings)
-
-
-
-
-def display_url(engine: Engine) -> str:
-    """The database URL as a user would write it, without driver name or password."""
-    url = engine.url.set(drivername=engine.url.get_backend_name())
-    return url.render_as_string(hide_password=True)

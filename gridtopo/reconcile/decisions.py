@@ -5,7 +5,8 @@ optional ``note``: ``entity`` is the lower entity's id (customer, area, transfor
 ``link`` the link kind (``customer_transformer``, ``area_transformer``, ``transformer_feeder``,
 ``feeder_station``, or the short forms ``customer``, ``area``, ``transformer``, ``feeder``) and
 ``decision`` the id to link to, or ``none`` to keep the entity unlinked. Decisions are stored in
-the database, so they survive re-runs: a later file updates them, it does not replace them.
+the database (:mod:`gridtopo.db.decisions`), so they survive re-runs: a later file updates them,
+it does not replace them.
 
 >>> import io
 >>> read_decisions(io.BytesIO(b"entity,link,decision\\nTQ1,area,PB-7\\n"), "d.csv").row(0)
@@ -14,15 +15,13 @@ the database, so they survive re-runs: a later file updates them, it does not re
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import IO
 
 import polars as pl
-from sqlalchemy import Connection, delete, insert, select
 
-from gridtopo.db.models import LINK_KINDS, StewardDecision, utcnow
 from gridtopo.errors import InputError
+from gridtopo.reconcile.kinds import LINK_KINDS
 
 SHORT_KINDS = {kind.split("_")[0]: kind for kind in LINK_KINDS}
 REQUIRED = ("entity", "link", "decision")
@@ -78,38 +77,3 @@ def read_decisions(source: Path | IO[bytes], name: str | None = None) -> pl.Data
         line, kind, entity = duplicated.select("line", "link_kind", "entity_id").row(-1)
         raise InputError(f"{label}: line {line}: a second decision for {kind} {entity}")
     return frame.drop("line")
-
-
-def store_decisions(conn: Connection, decisions: pl.DataFrame, origin: str) -> int:
-    """Upsert decisions into ``steward_decisions``; return how many rows were written."""
-    if decisions.is_empty():
-        return 0
-    user = getpass.getuser()
-    now = utcnow()
-    keys = decisions.select("link_kind", "entity_id").rows()
-    for kind in {k for k, _ in keys}:
-        ids = [e for k, e in keys if k == kind]
-        for start in range(0, len(ids), 500):
-            conn.execute(delete(StewardDecision).where(
-                StewardDecision.link_kind == kind,
-                StewardDecision.entity_id.in_(ids[start:start + 500]),
-            ))
-    conn.execute(
-        insert(StewardDecision),
-        [
-            {**row, "decided_by": user, "decided_at": now, "origin": origin}
-            for row in decisions.to_dicts()
-        ],
-    )
-    return decisions.height
-
-
-def stored_decisions(conn: Connection) -> pl.DataFrame:
-    """Every stored decision as ``link_kind, entity_id, decision``."""
-    rows = conn.execute(
-        select(StewardDecision.link_kind, StewardDecision.entity_id, StewardDecision.decision)
-    ).all()
-    return pl.DataFrame(
-        [tuple(r) for r in rows], orient="row",
-        schema={"link_kind": pl.Utf8, "entity_id": pl.Utf8, "decision": pl.Utf8},
-    )

@@ -43,6 +43,7 @@ import numpy as np
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import OutageDevice, OutageEvent
 from gridtopo.errors import GridtopoError
 from gridtopo.topology.index import QueryIndex, UnknownIdError
@@ -65,23 +66,11 @@ class EventStateError(GridtopoError):
     """The event cannot change that way (e.g. closing a closed event, ending before start)."""
 
 
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """``value`` as an aware UTC datetime (SQLite returns naive UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def now() -> dt.datetime:
-    """The current time, aware UTC, to the second."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
 def _event_dict(event: OutageEvent) -> dict[str, Any]:
     return {
         "id": event.id, "kind": event.kind, "status": event.status, "reason": event.reason,
-        "started_at": utc(event.started_at), "expected_end": utc(event.expected_end),
-        "ended_at": utc(event.ended_at), "created_by": event.created_by,
+        "started_at": as_utc(event.started_at), "expected_end": as_utc(event.expected_end),
+        "ended_at": as_utc(event.ended_at), "created_by": event.created_by,
         "devices": sorted(d.device_id for d in event.devices if d.action == "open"),
         "closed": sorted(d.device_id for d in event.devices if d.action == "close"),
         "customers_interrupted": event.customers_interrupted,
@@ -127,8 +116,8 @@ def declare(
         raise EventStateError(f"unknown outage kind {kind!r}: use planned or unplanned")
     opened, closed = switching_lists(devices, close)
     result = impact(index, opened, close=closed)
-    start = utc(started_at) or now()
-    end = utc(expected_end)
+    start = as_utc(started_at) or now_seconds()
+    end = as_utc(expected_end)
     if end is not None and end <= start:
         raise EventStateError(f"expected end {end.isoformat()} is not after the start "
                               f"{start.isoformat()}")
@@ -161,9 +150,9 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None
             raise EventNotFoundError(event_id)
         if event.status == "closed":
             raise EventStateError(f"outage event {event_id} is already closed "
-                                  f"(ended {utc(event.ended_at)})")
-        end = utc(ended_at) or now()
-        start = utc(event.started_at)
+                                  f"(ended {as_utc(event.ended_at)})")
+        end = as_utc(ended_at) or now_seconds()
+        start = as_utc(event.started_at)
         assert start is not None
         if end < start:
             raise EventStateError(f"end {end.isoformat()} is before the start of event "
@@ -292,7 +281,7 @@ class OutageState:
                 .where(OutageEvent.status == "active").order_by(OutageEvent.id)
             ).scalars().all()
             data = [_event_dict(e) for e in rows]
-        return cls.from_data(index, data, utc(at) or now())
+        return cls.from_data(index, data, as_utc(at) or now_seconds())
 
     def covering(self, position: int) -> list[dict[str, Any]]:
         """Active events (started or not) whose own outage reaches ``position``."""

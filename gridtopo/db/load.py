@@ -20,7 +20,7 @@ Canonical frames map onto tables by column name; besides that:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,9 +30,8 @@ from sqlalchemy import Connection, text
 from gridtopo.db import versioning
 from gridtopo.db.bulk import bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
-from gridtopo.topology.reconcile import Reconciliation, node_feeders
-
-Progress = Callable[[str, int, int], None]
+from gridtopo.progress import ProgressCallback
+from gridtopo.reconcile.links import Reconciliation, node_feeders
 
 LOAD_ORDER = ("stations", "feeders", "edges", "transformers", "transformer_areas", "customers")
 """Source tables in the order they are loaded (and emptied in reverse)."""
@@ -121,7 +120,7 @@ def derive_nodes(tables: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
 
 def with_customer_links(customers: pl.DataFrame, customer_links: pl.DataFrame) -> pl.DataFrame:
     """``customers`` with their decided links (``transformer_id``, ``link_method``,
-    ``link_confidence``; :data:`~gridtopo.topology.reconcile.CUSTOMER_LINK_COLUMNS`), which
+    ``link_confidence``; :data:`~gridtopo.reconcile.links.CUSTOMER_LINK_COLUMNS`), which
     reconciliation keeps aligned row for row with the customers.
 
     The customers' own columns are carried over, not copied: at 14 million rows a rebuilt frame
@@ -163,7 +162,7 @@ def replace_model(
     file_ids: Sequence[int],
     reconciliation: Reconciliation,
     run_id: int,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LoadResult:
     """Replace the model with ``tables`` and the links of ``reconciliation``, archiving what
     changed."""

@@ -1,5 +1,5 @@
 """Readers for every supported format, behind one entry point, :func:`read_raw`, which hands
-the rows to a :class:`~gridtopo.ingest.raw.ChunkSink`.
+the rows to a :class:`~gridtopo.ingest.textrows.ChunkSink`.
 
 * CSV/TSV (``.csv``, ``.tsv``, ``.txt``): :mod:`gridtopo.ingest.delimited`.
 * Excel (``.xlsx``, ``.xlsm``, ``.xls``): the profile's sheet, else the first, read with
@@ -15,7 +15,6 @@ the rows to a :class:`~gridtopo.ingest.raw.ChunkSink`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import fastexcel
@@ -29,7 +28,8 @@ from gridtopo.ingest.crs import geometries_to_wgs84
 from gridtopo.ingest.delimited import stream_delimited
 from gridtopo.ingest.encoding import not_text
 from gridtopo.ingest.profile import TableProfile
-from gridtopo.ingest.raw import (
+from gridtopo.ingest.tables import Table
+from gridtopo.ingest.textrows import (
     FIELDS,
     LINE,
     ChunkSink,
@@ -39,9 +39,7 @@ from gridtopo.ingest.raw import (
     sha256_of,
     unique_headers,
 )
-from gridtopo.ingest.tables import Table
-
-Progress = Callable[[str, int, int], None]
+from gridtopo.progress import ProgressCallback
 
 FORMATS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv",
@@ -170,7 +168,7 @@ def read_layer(path: Path, table: Table, layer: str | None = None) -> RawTable:
 
 
 def read_raw(path: Path, table: Table, sink: ChunkSink, settings: TableProfile | None = None,
-             progress: Progress | None = None, label: str | None = None) -> RawTable:
+             progress: ProgressCallback | None = None, label: str | None = None) -> RawTable:
     """Read ``path`` as rows of ``table`` with the reader its suffix calls for, delivering
     them to ``sink``: a CSV/TSV chunk by chunk, a workbook sheet or a layer, which are small,
     in one chunk whose :attr:`RawChunk.reread` keeps it in memory.

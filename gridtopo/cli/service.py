@@ -1,0 +1,123 @@
+"""``gridtopo index|apikey|serve``: the query index, API keys and the HTTP API."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gridtopo.cli.output import display_url, emit, iso_datetime, json_option
+from gridtopo.cli.settings import Settings, pass_settings
+from gridtopo.topology.index import index_dir, load_index
+
+
+@click.group("index")
+def index_group() -> None:
+    """The query index of the outage service (next to the database)."""
+
+
+@index_group.command("build")
+@json_option
+@pass_settings
+def index_build(settings: Settings, as_json: bool) -> None:
+    """Build (or rebuild) the index of the model: run after every ingest."""
+    engine = settings.model_engine()
+    index = load_index(engine, rebuild=True)
+    result = {"path": str(index_dir(engine)), **index.meta}
+    emit(result, as_json, lambda r: click.echo(
+        f"index of {display_url(engine)} at {r['path']}: {r['feeders']:,} feeders, "
+        f"{r['transformers']:,} transformers, {r['customers']:,} customers"))
+
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@click.group()
+def apikey() -> None:
+    """HTTP API keys: shown once at creation, stored hashed."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="outage:read, personal:read, outage:write or admin (repeat for several).")
+@click.option("--expires", help="ISO date-time after which the key is refused.")
+@json_option
+@pass_settings
+def apikey_create(settings: Settings, name: str, scopes: tuple[str, ...], expires: str | None,
+                  as_json: bool) -> None:
+    """Create key NAME; the key is printed once and cannot be shown again."""
+    from gridtopo.api.keys import create_key
+
+    key, info = create_key(settings.model_engine(), name, list(scopes),
+                           expires_at=iso_datetime(expires), created_by=getpass.getuser())
+    emit({"key": key, **info}, as_json, lambda r: click.echo(
+        f"{r['key']}\n(key {name!r}, scopes {', '.join(r['scopes'])}: store it now, it is not "
+        "shown again)"))
+
+
+@apikey.command("list")
+@json_option
+@pass_settings
+def apikey_list(settings: Settings, as_json: bool) -> None:
+    """Keys with their prefix, scopes, state and last use (never the key itself)."""
+    from gridtopo.api.keys import list_keys
+
+    def human(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            state = "revoked" if r["revoked_at"] else f"expires {r['expires_at'] or 'never'}"
+            click.echo(f"{r['name']:<20} {r['key_prefix']}…  {','.join(r['scopes']):<40} {state}"
+                       f"  last used {r['last_used_at'] or 'never'}")
+
+    emit(list_keys(settings.model_engine()), as_json, human)
+
+
+@apikey.command("revoke")
+@click.argument("name_or_prefix")
+@json_option
+@pass_settings
+def apikey_revoke(settings: Settings, name_or_prefix: str, as_json: bool) -> None:
+    """Revoke a key by name or prefix; requests with it get 401 from then on."""
+    from gridtopo.api.keys import revoke_key
+
+    emit(revoke_key(settings.model_engine(), name_or_prefix), as_json,
+         lambda r: click.echo(f"revoked {r['name']} at {r['revoked_at']}"))
+
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes; they share the memory-mapped index. On a small host one "
+                   "is fastest (uvicorn's multi-worker mode was 10x slower on 2 cores).")
+@click.option("--index", "index_path", type=click.Path(exists=True, file_okay=False,
+                                                       path_type=Path),
+              help="Serve this prebuilt index directory as is (e.g. the model's, while the "
+                   "database holds only keys and events); default: the database's own.")
+@pass_settings
+def serve(settings: Settings, host: str, port: int, workers: int, index_path: Path | None
+          ) -> None:
+    """Run the HTTP API (OpenAPI at /docs) with uvicorn."""
+    import uvicorn
+
+    from gridtopo.topology.index import read_index
+
+    engine = settings.model_engine()
+    if index_path is None:
+        load_index(engine)  # build once here, not in every worker
+    else:
+        read_index(index_path)  # fail here, not in every worker
+        os.environ["GRIDTOPO_INDEX"] = str(index_path.resolve())
+    os.environ["GRIDTOPO_DB"] = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    uvicorn.run("gridtopo.api.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False,
+                timeout_worker_healthcheck=120)  # a worker imports for seconds on a busy host

@@ -1,0 +1,1 @@
+"""Outages: events over the normal state, trouble-call prediction, customers' contacts."""
