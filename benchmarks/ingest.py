@@ -39,7 +39,7 @@ def _rss_mb() -> float:
 def _run_ingest(url: str, sources: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
     """Child process: one ingest, reporting its stage times and its own peak RSS."""
     from gridtopo.db import open_engine, upgrade
-    from gridtopo.db.bulk import read_frame
+    from gridtopo.db.read.frames import read_frame
     from gridtopo.pipeline import ingest
     from gridtopo.reconcile.accuracy import link_accuracy, read_truth
 

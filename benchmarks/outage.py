@@ -44,8 +44,9 @@ import numpy as np
 
 from gridtopo.api.keys import create_key
 from gridtopo.db import open_engine, upgrade
+from gridtopo.db.read.network import read_network
 from gridtopo.outages.events import ActiveEvent, OutageState, customer_status, now
-from gridtopo.topology.graph import read_network, supply_nodes
+from gridtopo.topology.graph import supply_nodes
 from gridtopo.topology.index import build_index, index_dir, read_index, save_index
 from gridtopo.topology.queries import impact, impact_customers
 

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
 
-from gridtopo.db import bulk, open_engine
-from gridtopo.db.bulk import foreign_keys_checked_at_end, read_frame, rollback_journal
+from gridtopo.db import open_engine
+from gridtopo.db.bulk import foreign_keys_checked_at_end, rollback_journal
 from gridtopo.db.load import LoadResult, replace_model
 from gridtopo.db.models import (
     Customer,
@@ -22,6 +22,8 @@ from gridtopo.db.models import (
     Transformer,
     utcnow,
 )
+from gridtopo.db.read import frames
+from gridtopo.db.read.frames import read_frame
 from gridtopo.errors import BulkLoadError
 from gridtopo.reconcile.links import Reconciliation, reconcile
 
@@ -184,14 +186,14 @@ def test_read_table_returns_every_row_across_blocks(engine: Engine,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Versioning reads stored keys and hashes block by block (SQLite) or by COPY: every row
     once, nulls kept, in the caller's transaction."""
-    monkeypatch.setattr(bulk, "BLOCK_ROWS", 2)
+    monkeypatch.setattr(frames, "BLOCK_ROWS", 2)
     data = tables()
     load(engine, data, reconcile(data))
     schema = {"customer_id": pl.Utf8, "transformer_id": pl.Utf8, "row_hash": pl.Int64}
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM customer_personal WHERE customer_id = 'C2'"))
         conn.execute(text("DELETE FROM customers WHERE customer_id = 'C2'"))  # a rowid gap
-        stored = bulk.read_table(conn, "customers", schema).sort("customer_id")
+        stored = frames.read_table(conn, "customers", schema).sort("customer_id")
         expected = read_frame(conn, "SELECT customer_id, transformer_id, row_hash FROM "
                               "customers ORDER BY customer_id", schema)
     assert stored["customer_id"].to_list() == ["C1", "C3", "C4"]

@@ -26,11 +26,11 @@ from sqlalchemy.exc import IntegrityError
 from gridtopo.cli.main import main
 from gridtopo.clock import now_seconds
 from gridtopo.db import downgrade, open_engine, upgrade
-from gridtopo.db.bulk import read_frame
+from gridtopo.db.read.frames import read_frame
+from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, read_network
 from gridtopo.errors import InputError
 from gridtopo.outages import events as outages
 from gridtopo.outages.predict import predict_outage, read_calls
-from gridtopo.topology.graph import EDGE_SCHEMA, SOURCE_SCHEMA, read_network
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
 from gridtopo.topology.queries import SwitchingError
 from tests.test_topology_index import SWITCHING, closable_ties, oracle_supplied, radial_networks
@@ -435,7 +435,7 @@ def test_cli_switching_plan(model_db_url: str, oracle: Oracle, tmp_path: Path,
 
 
 def test_two_events_that_cut_a_loop_together_put_customers_out() -> None:
-    from gridtopo.topology.graph import TRANSFORMER_SCHEMA
+    from gridtopo.db.read.network import TRANSFORMER_SCHEMA
     from gridtopo.topology.index import CUSTOMER_SCHEMA, index_from_frames
 
     edges = pl.DataFrame([("BRK", "breaker", "F", "BUS", "S", 0, 1),

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from gridtopo.cli.main import main
 from gridtopo.db import load as load_module
 from gridtopo.db import open_engine
-from gridtopo.db.bulk import read_frame
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow, Snapshot
+from gridtopo.db.read.frames import read_frame
 from gridtopo.pipeline import ingest
 from gridtopo.reconcile.accuracy import link_accuracy, read_truth
 

@@ -17,11 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, TRANSFORMER_SCHEMA
 from gridtopo.synthetic import generate, parse_defect_rates
 from gridtopo.topology.graph import (
-    EDGE_SCHEMA,
-    SOURCE_SCHEMA,
-    TRANSFORMER_SCHEMA,
     UnknownDeviceError,
     build_graph,
     energized_nodes,

@@ -16,13 +16,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from gridtopo.topology.graph import (
-    EDGE_SCHEMA,
-    SOURCE_SCHEMA,
-    TRANSFORMER_SCHEMA,
-    energized_nodes,
-    graph_from_frames,
-)
+from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, TRANSFORMER_SCHEMA
+from gridtopo.topology.graph import energized_nodes, graph_from_frames
 from gridtopo.topology.index import CUSTOMER_SCHEMA, index_from_frames
 from gridtopo.topology.queries import impact, impact_transformers
 

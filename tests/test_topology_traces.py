@@ -12,14 +12,9 @@ import networkx as nx
 import polars as pl
 import pytest
 
+from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, TRANSFORMER_SCHEMA
 from gridtopo.outages.predict import predict_outage
-from gridtopo.topology.graph import (
-    EDGE_SCHEMA,
-    SOURCE_SCHEMA,
-    TRANSFORMER_SCHEMA,
-    UnknownDeviceError,
-    graph_from_frames,
-)
+from gridtopo.topology.graph import UnknownDeviceError, graph_from_frames
 from gridtopo.topology.index import CUSTOMER_SCHEMA, QueryIndex, index_from_frames
 from gridtopo.topology.queries import downstream, upstream
 from gridtopo.topology.traces import islands, isolation, loops, restoration

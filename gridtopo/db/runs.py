@@ -39,8 +39,19 @@ def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     return result
 
 
+def model_run(engine: Engine) -> int | None:
+    """Id of the run whose model is live: the newest succeeded ingest run (None before any).
+
+    Everything derived from the model (the query index, an audit) is stamped with it, so a
+    newer model is noticed by comparing run ids."""
+    with engine.connect() as conn:
+        run_id = conn.scalar(select(func.max(IngestRun.id)).where(IngestRun.status == "succeeded"))
+    return None if run_id is None else int(run_id)
+
+
 def latest_run(engine: Engine) -> int:
-    """Id of the newest run; :class:`InputError` when there is none."""
+    """Id of the newest run, whatever its outcome (the one a steward looks at first);
+    :class:`InputError` when there is none."""
     with engine.connect() as conn:
         run_id = conn.scalar(select(func.max(IngestRun.id)))
     if run_id is None:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, text
 
-from gridtopo.db.bulk import bulk_insert, read_table
+from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.models import HISTORY_TABLES, VERSIONED_KEYS
+from gridtopo.db.read.frames import read_table
 
 BOOKKEEPING = ("id", "source_file_id", "source_line", "valid_from_run", "row_hash", "run_id")
 """Columns that say where or when a row came from, not what it says."""

@@ -2,7 +2,7 @@
 
 GraphML, CIM and pandapower describe the network the way :mod:`gridtopo.topology.graph`
 understands it; this module feeds that module's :func:`graph_from_frames` with frames shaped as
-:func:`~gridtopo.topology.graph.read_network`'s, but read from the versioned, filtered layers,
+:func:`~gridtopo.db.read.network.read_network`'s, but read from the versioned, filtered layers,
 so the graph is the one of the chosen run and scope. "Energized" therefore means exactly what
 it means everywhere else in gridtopo (:func:`~gridtopo.topology.graph.energized_nodes`).
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import networkx as nx
 import polars as pl
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select
 
-from gridtopo.db.read.asof import versioned
+from gridtopo.db.read.network import SOURCE_SCHEMA, supply_sources
 from gridtopo.db.read.scope import View
 from gridtopo.exports import layers
 from gridtopo.topology import graph
@@ -41,7 +41,7 @@ class ScopedNetwork:
 
     def graph_frames(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """Edges, sources, transformers shaped as
-        :func:`gridtopo.topology.graph.read_network` returns them."""
+        :func:`gridtopo.db.read.network.read_network` returns them."""
         edges = self.edges.select(
             "edge_id", "kind", "feeder_id", "from_node", "to_node",
             pl.col("normal_open").fill_null(False).cast(pl.Int8),
@@ -60,30 +60,13 @@ class ScopedNetwork:
 def read_network(conn: Connection, view: View) -> ScopedNetwork:
     """Edges, feeders, transformers and feeder sources of ``view``'s run and scope.
 
-    A feeder is a source when it and its station (the reconciled ``feeder_station`` link, else
-    its own station code) are in service — as in :mod:`gridtopo.topology.graph`.
+    The sources are :func:`gridtopo.db.read.network.supply_sources` of the scoped feeders.
     """
     feeders = _collect(conn, layers.feeders(view), layers.FEEDER_SCHEMA)
-    scoped = layers.feeders(view).subquery()
-    links, stations = versioned("links", view.run), versioned("stations", view.run)
-    columns = {"feeder_id": scoped.c.feeder_id, "source_node": scoped.c.source_node,
-               "station_id": stations.c.station_id}
-    sources_query = (
-        select(*(columns[name] for name in graph.SOURCE_SCHEMA))
-        .select_from(
-            scoped.outerjoin(links, and_(links.c.kind == "feeder_station",
-                                         links.c.from_id == scoped.c.feeder_id))
-            .join(stations, stations.c.station_id == func.coalesce(links.c.to_id,
-                                                                   scoped.c.station_id))
-        )
-        .where(scoped.c.source_node.is_not(None),
-               or_(stations.c.in_service.is_(None), stations.c.in_service),
-               or_(scoped.c.in_service.is_(None), scoped.c.in_service))
-        .order_by(scoped.c.feeder_id)
-    )
+    sources_query = supply_sources(layers.feeders(view).subquery(), view.run)
     return ScopedNetwork(
         edges=_collect(conn, layers.edges(view, None), layers.EDGE_SCHEMA),
         feeders=feeders,
         transformers=_collect(conn, layers.transformers(view, None), layers.TRANSFORMER_SCHEMA),
-        sources=_collect(conn, sources_query, dict(graph.SOURCE_SCHEMA)),
+        sources=_collect(conn, sources_query, dict(SOURCE_SCHEMA)),
     )

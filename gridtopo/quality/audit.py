@@ -20,8 +20,8 @@ import polars as pl
 from sqlalchemy import Engine, insert, update
 
 from gridtopo.clock import utcnow
-from gridtopo.db.bulk import read_frame
 from gridtopo.db.models import AuditRun
+from gridtopo.db.read.frames import read_frame
 from gridtopo.quality.config import RULES, AuditConfig
 from gridtopo.quality.findings import fingerprint, store_findings, waived_fingerprints
 from gridtopo.quality.model import load_model

@@ -4,11 +4,8 @@ Only the columns rules need are read (never personal data); coordinates come out
 geometries as lon/lat floats and timestamps as naive UTC datetimes on both stores, so every
 rule is one columnar expression over these frames.
 
-PostgreSQL streams each query with ``COPY … TO STDOUT`` (:func:`gridtopo.db.bulk.read_frame`).
-SQLite has no bulk export, and fetching 14 M rows as Python tuples costs minutes, so SQLite
-builds the text itself: each block of rowids is one ``group_concat`` of unit-separated fields
-(one Python string per 200,000 rows), which polars' CSV reader parses; blocks are read by two
-threads on their own connections, since SQLite and polars both run outside the GIL.
+PostgreSQL streams each query with ``COPY … TO STDOUT``; SQLite builds text blocks that polars
+parses, read by two threads (:func:`gridtopo.db.read.frames.read_table`).
 
 >>> model = load_model(engine)  # doctest: +SKIP
 >>> model.customers.columns[:3]  # doctest: +SKIP
@@ -17,13 +14,13 @@ threads on their own connections, since SQLite and polars both run outside the G
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
 from sqlalchemy import Engine, text
 
-from gridtopo.db.bulk import BLOCK_ROWS, parse_text_rows, read_frame, text_row
+from gridtopo.db.read.frames import read_frame, read_table
+from gridtopo.db.runs import model_run
 from gridtopo.quality.errors import EmptyModelError
 
 S, F = pl.Utf8, pl.Float64
@@ -94,16 +91,6 @@ class Model:
         )
 
 
-def _sqlite_block(engine: Engine, table: str, line: str, where: str, start: int,
-                  schema: Schema) -> pl.DataFrame:
-    """Rows ``start < rowid <= start + BLOCK_ROWS`` of ``table`` as one parsed text block."""
-    sql = (f"SELECT group_concat(line, char(30)) FROM (SELECT {line} AS line FROM {table} "
-           f"WHERE rowid > :lo AND rowid <= :hi{' AND ' + where if where else ''})")
-    with engine.connect() as conn:
-        block = conn.execute(text(sql), {"lo": start, "hi": start + BLOCK_ROWS}).scalar()
-    return parse_text_rows(block, schema)
-
-
 def _little_endian_blobs(engine: Engine, table: str) -> bool:
     """Whether ``table``'s geometries are little-endian SpatiaLite blobs (the usual case)."""
     with engine.connect() as conn:
@@ -130,20 +117,8 @@ def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType 
         else:
             expanded.append((expr.replace(UPDATED, updated), name, dtype))
     schema: Schema = {name: dtype for _, name, dtype in expanded}
-    if postgres:
-        with engine.connect() as conn:
-            return read_frame(conn, f"SELECT {', '.join(e for e, _, _ in expanded)} FROM "
-                              f"{table}" + (f" WHERE {where}" if where else ""), schema)
-    line = text_row([expr for expr, _, _ in expanded])
-    with engine.connect() as conn:
-        low, high = conn.execute(text(f"SELECT min(rowid), max(rowid) FROM {table}")).one()
-    if low is None:
-        frame = pl.DataFrame(schema=schema)
-    else:
-        starts = range(low - 1, high, BLOCK_ROWS)
-        with ThreadPoolExecutor(READERS) as pool:
-            frame = pl.concat(pool.map(lambda s: _sqlite_block(engine, table, line, where, s,
-                                                               schema), starts))
+    frame = read_table(engine, table, schema, exprs=[e for e, _, _ in expanded], where=where,
+                       readers=READERS)
     if not hex_point:
         return frame
     xy = pl.col("_xy").str.decode("hex")
@@ -155,9 +130,7 @@ def _read(engine: Engine, table: str, columns: list[tuple[str, str, pl.DataType 
 
 def load_model(engine: Engine) -> Model:
     """Read the model of ``engine``; :class:`EmptyModelError` when nothing was ingested."""
-    with engine.connect() as conn:
-        run = conn.execute(text(
-            "SELECT max(id) FROM ingest_runs WHERE status = 'succeeded'")).scalar()
+    run = model_run(engine)
     if run is None:
         raise EmptyModelError(
             "the database holds no ingested model: run `gridtopo ingest SOURCE` first")

@@ -23,7 +23,8 @@ from __future__ import annotations
 import polars as pl
 from sqlalchemy import Connection
 
-from gridtopo.db.bulk import bulk_insert, read_frame
+from gridtopo.db.bulk import bulk_insert
+from gridtopo.db.read.frames import read_frame
 from gridtopo.quality.regions import station_regions
 from gridtopo.quality.rules import Facts
 from gridtopo.reconcile.links import match_area_feeders

@@ -31,8 +31,8 @@ import networkx as nx
 import polars as pl
 from sqlalchemy import Engine
 
-from gridtopo.db.bulk import read_frame
 from gridtopo.db.models import SWITCHING_KINDS
+from gridtopo.db.read.network import read_network
 from gridtopo.errors import GridtopoError
 
 
@@ -57,51 +57,11 @@ class UnknownDeviceError(UnknownIdError):
         super().__init__("device", ids)
 
 
-EDGE_SQL = (
-    "SELECT edge_id, kind, feeder_id, from_node, to_node, "
-    "CASE WHEN normal_open THEN 1 ELSE 0 END, "
-    "CASE WHEN in_service IS NULL OR in_service THEN 1 ELSE 0 END FROM edges"
-)
-EDGE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "edge_id": pl.Utf8, "kind": pl.Utf8, "feeder_id": pl.Utf8, "from_node": pl.Utf8,
-    "to_node": pl.Utf8, "normal_open": pl.Int8, "in_service": pl.Int8,
-}
-SOURCE_SQL = (
-    "SELECT f.feeder_id, f.source_node, s.station_id FROM feeders f "
-    "LEFT JOIN links l ON l.kind = 'feeder_station' AND l.from_id = f.feeder_id "
-    "JOIN stations s ON s.station_id = COALESCE(l.to_id, f.station_id) "
-    "WHERE f.source_node IS NOT NULL AND (s.in_service IS NULL OR s.in_service) "
-    "AND (f.in_service IS NULL OR f.in_service)"
-)
-SOURCE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "feeder_id": pl.Utf8, "source_node": pl.Utf8, "station_id": pl.Utf8,
-}
-TRANSFORMER_SQL = (
-    "SELECT transformer_id, node FROM transformers "
-    "WHERE node IS NOT NULL AND status = 'in_service'"
-)
-TRANSFORMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "transformer_id": pl.Utf8, "node": pl.Utf8,
-}
-
-
-def read_network(engine: Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Edges, in-service feeder sources and in-service transformers of the model as frames.
-
-    The feeder's station is the reconciled ``feeder_station`` link, else the feeder's own
-    station code; a feeder whose station is unknown or out of service is no source.
-    """
-    with engine.connect() as conn:
-        edges = read_frame(conn, EDGE_SQL, EDGE_SCHEMA)
-        sources = read_frame(conn, SOURCE_SQL, SOURCE_SCHEMA)
-        transformers = read_frame(conn, TRANSFORMER_SQL, TRANSFORMER_SCHEMA)
-    return edges, sources, transformers
-
-
 def graph_from_frames(
     edges: pl.DataFrame, sources: pl.DataFrame, transformers: pl.DataFrame
 ) -> nx.MultiGraph:
-    """The equipment graph from the three frames of :func:`read_network` (see build_graph)."""
+    """The equipment graph from the three frames of
+    :func:`gridtopo.db.read.network.read_network` (see build_graph)."""
     G = nx.MultiGraph()
     G.add_nodes_from(transformers["node"].unique().to_list())
     G.add_nodes_from(sources["source_node"].to_list())

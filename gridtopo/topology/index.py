@@ -40,18 +40,15 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from gridtopo.db.bulk import read_frame
 from gridtopo.db.engine import backend_of, sqlite_path
 from gridtopo.db.models import EDGE_KINDS, SWITCHING_KINDS
+from gridtopo.db.read.frames import read_frame
+from gridtopo.db.read.network import read_network
+from gridtopo.db.runs import model_run
 from gridtopo.errors import GridtopoError
-from gridtopo.topology.graph import (
-    UnknownDeviceError,
-    UnknownIdError,
-    read_network,
-    supply_nodes,
-)
+from gridtopo.topology.graph import UnknownDeviceError, UnknownIdError, supply_nodes
 
 __all__ = ["QueryIndex", "UnknownIdError", "build_index", "load_index"]
 
@@ -361,7 +358,7 @@ ARRAYS = tuple(name for name in QueryIndex.__dataclass_fields__ if name not in
 
 
 def _read(engine: Engine) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
-    run = latest_run(engine)
+    run = model_run(engine) or 0
     edges, sources, transformers = read_network(engine)
     with engine.connect() as conn:
         customers = read_frame(conn, CUSTOMER_SQL, CUSTOMER_SCHEMA)
@@ -381,7 +378,7 @@ def index_from_frames(
     customers: pl.DataFrame,
     ingest_run: int = 0,
 ) -> QueryIndex:
-    """The index of the model given as frames (schemas of ``graph.read_network`` and
+    """The index of the model given as frames (schemas of ``db.read.network.read_network`` and
     ``CUSTOMER_SCHEMA``); the pure part of :func:`build_index`, used by tests too."""
     node_keys = pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
                            sources["source_node"]]).drop_nulls().unique().sort()
@@ -545,14 +542,6 @@ def read_index(directory: Path) -> QueryIndex:
     return QueryIndex(**arrays, n_energized=int(meta.pop("n_energized")), meta=meta)
 
 
-def latest_run(engine: Engine) -> int:
-    """Id of the newest succeeded ingest run (0 when none): what an index must describe."""
-    with engine.connect() as conn:
-        run = conn.execute(text(
-            "SELECT MAX(id) FROM ingest_runs WHERE status = 'succeeded'")).scalar()
-    return int(run or 0)
-
-
 def load_index(engine: Engine, *, rebuild: bool = False) -> QueryIndex:
     """The index of ``engine``'s model: read from disk, or built and saved when it is missing,
     stale (an older ingest run) or ``rebuild`` is asked for."""
@@ -563,7 +552,7 @@ def load_index(engine: Engine, *, rebuild: bool = False) -> QueryIndex:
         except IndexMissingError:
             pass
         else:
-            if index.meta.get("ingest_run") == latest_run(engine):
+            if index.meta.get("ingest_run") == (model_run(engine) or 0):
                 return index
     index = build_index(engine)
     save_index(index, directory)
