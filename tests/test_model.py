@@ -196,6 +196,7 @@ def test_outage_event_keeps_devices(engine: Engine) -> None:
         assert stored.status == "active"
 
 
+@pytest.mark.slow
 def test_geo_wheels_imported_after_spatialite_do_not_corrupt_memory(tmp_path: Path) -> None:
     """pyproj and pyogrio bundle PROJ/GDAL; SpatiaLite loads the system ones globally. The
     engine imports the wheels first; in the wrong order the process aborts at exit."""

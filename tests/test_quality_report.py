@@ -40,6 +40,7 @@ def chromium(*args: str) -> subprocess.CompletedProcess[str]:
             capture_output=True, text=True, timeout=60, check=True)
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_renders_and_links_gx(model_engine: Engine, backend: str,
                                                        tmp_path: Path) -> None:
     config = load_config(None, now=parse_now("2024-12-31"))

@@ -1,9 +1,9 @@
 """Storage: the model, engines for both backends, and migrations.
 
 >>> from gridtopo.db import open_engine, upgrade
->>> engine = open_engine("sqlite:///example.db", create=True)  # doctest: +SKIP
->>> upgrade(engine)  # doctest: +SKIP
-'0001'
+>>> example = open_engine("sqlite:///example.db", create=True)
+>>> upgrade(example) == head_revision()
+True
 """
 
 from gridtopo.db.engine import backend_of, open_engine, parse_url, resolve_url

@@ -10,8 +10,12 @@ geometry is WKT text in the column named in ``geometry``; a point comes as two f
 given in ``points`` (``{"geom": ("lon", "lat")}``), which SQLite turns into geometry with
 ``MakePoint`` — several times cheaper than parsing WKT. Datetimes are written as naive UTC.
 
->>> with engine.begin() as conn:  # doctest: +SKIP
-...     bulk_insert(conn, "stations", frame, geometry=("geom",))
+>>> stations = pl.DataFrame({"station_id": ["BDZ-9001"], "station_name": ["示例站"],
+...                          "in_service": [True], "valid_from_run": [1], "row_hash": [0],
+...                          "lon": [113.3], "lat": [23.1]})
+>>> with engine.begin() as conn:
+...     bulk_insert(conn, "stations", stations, points={"geom": ("lon", "lat")})
+1
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ underscores, hyphens, full-width forms and a trailing unit in brackets do not ma
 ``" 合同容量（kVA）"``, ``"Contract_KVA"`` and ``"contract kva"`` all name ``contract_kva``.
 A profile's ``columns`` map overrides the aliases for the fields it names.
 
+>>> from gridtopo.ingest.tables import TABLES
 >>> m = map_headers(TABLES["customers"], ["户号", "户名", "台区编号", "备注"], "c.csv")
 >>> m.fields["customer_id"], m.unknown
 ('户号', ('备注',))

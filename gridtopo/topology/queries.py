@@ -13,9 +13,11 @@ not a normally-open, in-service switching device (closing it would change nothin
 :class:`SwitchingError` naming it and why, rather than being ignored: a switching plan that
 names the wrong device is a mistake its author must see.
 
->>> result = impact(index, ["SB-00000006"])  # doctest: +SKIP
->>> result.customers, result.by_feeder["XL-000001"]["customers"]  # doctest: +SKIP
-(1136, 1136)
+>>> from gridtopo.topology.index import load_index
+>>> index = load_index(engine)
+>>> result = impact(index, ["SB-00000009"])
+>>> result.customers, result.by_feeder["XL-000001"]["transformers"]
+(1294, 16)
 """
 
 from __future__ import annotations
@@ -96,12 +98,13 @@ def impact(index: QueryIndex, devices: Sequence[str], close: Sequence[str] = ())
     Customers a closed tie picks up are not out: they are reported per tie in ``picked_up``
     (the tie, the feeder on its live side, nodes, transformers and customers it feeds).
 
-    >>> impact(index, ["SB-00000001"]).customers  # doctest: +SKIP
-    1512
-    >>> plan = impact(index, ["SB-00000019", "SB-00000023"], close=["SB-00001584"])
-    ... # doctest: +SKIP
-    >>> plan.customers, plan.picked_up[0]["customers"]  # doctest: +SKIP
-    (155, 1371)
+    >>> from gridtopo.topology.index import load_index
+    >>> index = load_index(engine)
+    >>> impact(index, ["SB-00000001"]).customers
+    1777
+    >>> plan = impact(index, ["SB-00000009", "SB-00000014"], close=["SB-00000080"])
+    >>> plan.customers, plan.picked_up[0]["via_feeder"], plan.picked_up[0]["customers"]
+    (889, 'XL-000002', 405)
     """
     close = list(close)
     found = index.edge_indices([*devices, *close])
@@ -210,8 +213,10 @@ def upstream(index: QueryIndex, entity_id: str) -> dict[str, Any]:
     with its kind and whether it is a protective device; ``energized`` is false (and the path
     empty) for a node that no source reaches.
 
-    >>> upstream(index, "PB-0001002")["feeder_id"]  # doctest: +SKIP
-    'XL-000001'
+    >>> from gridtopo.topology.index import load_index
+    >>> trace = upstream(load_index(engine), "PB-0001001")
+    >>> trace["feeder_id"], trace["protective_devices"]
+    ('XL-000001', ['SB-00000029', 'SB-00000025', 'SB-00000011', 'SB-00000001'])
     """
     kind, node, details = _node_of(index, entity_id)
     position = int(index.pos[node])
@@ -236,8 +241,9 @@ def downstream(index: QueryIndex, device: str, *, limit: int = 1000) -> dict[str
 
     Counts are complete; the id lists hold at most ``limit`` entries each.
 
-    >>> downstream(index, "SB-00000006")["transformers"]  # doctest: +SKIP
-    21
+    >>> from gridtopo.topology.index import load_index
+    >>> downstream(load_index(engine), "SB-00000009")["transformers"]
+    16
     """
     edge = int(index.edge_indices([device])[0])
     child = int(index.tree_child[edge])

@@ -13,9 +13,12 @@ and archives the former version of each changed or removed row in ``<table>_hist
 current model (the live table itself, with its indexes). :func:`resolve_as_of` turns what a
 user types — a run id or a date — into that run.
 
->>> with engine.connect() as conn:  # doctest: +SKIP
-...     run = resolve_as_of(conn, "2024-12-31")     # last snapshot on or before that day
-...     conn.execute(select(versioned("edges", run).c.edge_id)).all()
+>>> from sqlalchemy import func, select
+>>> with engine.connect() as conn:
+...     run = resolve_as_of(conn, "2099-12-31")     # the last snapshot on or before that day
+...     edges = conn.execute(select(func.count()).select_from(versioned("edges", run))).scalar()
+>>> run, edges
+(1, 80)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading query results into polars frames, the fast way for each backend.
+r"""Reading query results into polars frames, the fast way for each backend.
 
 * PostgreSQL streams a query with ``COPY (…) TO STDOUT`` as CSV, which polars parses.
 * SQLite has no bulk export, and fetching millions of rows as Python tuples costs minutes, so
