@@ -24,8 +24,8 @@ import polars as pl
 from sqlalchemy import Connection
 
 from gridtopo.db.bulk import bulk_insert, read_frame
+from gridtopo.quality.facts import Facts
 from gridtopo.quality.regions import station_regions
-from gridtopo.quality.rules import Facts
 from gridtopo.reconcile.links import match_area_feeders
 
 SCORES = ("completeness", "accuracy", "timeliness")
