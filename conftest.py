@@ -1,7 +1,8 @@
 """Doctests run against a real model: every ``>>>`` example in ``gridtopo/`` sees
 
 * ``engine`` — an open SQLite+SpatiaLite engine on a fresh copy of a small ingested synthetic
-  model (2,500 customers on two feeders joined by a tie, seed 7; built once per session, copied per module);
+  model (2,500 customers on two feeders joined by a tie, seed 7; built once per session,
+  copied for each module);
 * ``url`` — that database's URL; ``sources`` — the generated exports it was ingested from;
 * ``Path``, ``pl`` (polars) and ``dt`` (datetime);
 

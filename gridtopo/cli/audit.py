@@ -1,4 +1,5 @@
-"""``gridtopo audit`` and ``gridtopo findings``: the data steward's commands.
+"""``gridtopo audit`` and ``gridtopo findings``: the data steward's commands, over
+:func:`gridtopo.quality.outcome.audit_outcome` and :mod:`gridtopo.quality.findings`.
 
 .. code-block:: sh
 
@@ -18,10 +19,11 @@ from typing import Any
 
 import click
 
-from gridtopo.cli.output import command_progress, display_url, emit, json_option
+from gridtopo.cli.output import command_progress, emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db.models import FINDING_STATUSES
 from gridtopo.quality.config import RULES, load_config, parse_now
+from gridtopo.quality.errors import ReportPathError
 
 
 @click.command()
@@ -40,36 +42,20 @@ def audit(settings: Settings, config_path: Path | None, now_text: str | None,
           report_path: Path | None, no_gx: bool, fail_under: float | None,
           as_json: bool) -> None:
     """Audit the stored model: rules, GX suites, findings worklist and scorecards."""
-    from gridtopo.quality.audit import run_audit
-    from gridtopo.quality.report import write_report
-    from gridtopo.quality.scores import trend
+    from gridtopo.quality.outcome import audit_outcome
 
     if config_path is not None and not config_path.exists():
         raise click.BadParameter(f"{config_path} does not exist", param_hint="--config")
     config = load_config(config_path, now=parse_now(now_text, "--now") if now_text else None)
     engine = settings.model_engine()
-    if report_path is not None:
-        try:
-            report_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise click.BadParameter(f"cannot create {report_path.parent}: {err.strerror}",
-                                     param_hint="--report") from err
-    gx_dir = (report_path.parent / f"{report_path.stem}_gx") if report_path else None
     with command_progress(as_json):
-        result = run_audit(engine, config, gx_dir, gx=not no_gx)
-    summary = result.to_dict()
-    if report_path is not None:
-        with engine.connect() as conn:
-            history = trend(conn)
-        write_report(report_path, result, history, display_url(engine),
-                     config.now.date().isoformat())
-        summary["report"] = str(report_path)
-    overall = result.scores["province"]["overall"]
-    failed = fail_under is not None and overall < fail_under
-    summary["gate"] = None if fail_under is None else {"fail_under": fail_under,
-                                                        "passed": not failed}
-    emit(summary, as_json, _print_audit)
-    if failed:
+        try:
+            outcome = audit_outcome(engine, config, report=report_path, gx=not no_gx,
+                                    fail_under=fail_under)
+        except ReportPathError as err:
+            raise click.BadParameter(str(err), param_hint="--report") from err
+    emit(outcome.to_dict(), as_json, _print_audit)
+    if not outcome.passed:
         raise click.exceptions.Exit(1)
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import click
 
-from gridtopo.cli.output import display_url as _display_url
 from gridtopo.cli.output import emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
+from gridtopo.db.engine import display_url as _display_url
 from gridtopo.db.status import database_status
 
 

@@ -20,7 +20,6 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
-from sqlalchemy import Engine
 
 from gridtopo.clock import parse_iso
 from gridtopo.progress import ProgressCallback
@@ -41,12 +40,6 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
         human(data)
-
-
-def display_url(engine: Engine) -> str:
-    """The database URL as a user would write it, without driver name or password."""
-    url = engine.url.set(drivername=engine.url.get_backend_name())
-    return url.render_as_string(hide_password=True)
 
 
 def iso_datetime(value: str | None) -> dt.datetime | None:

@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from gridtopo.cli.output import display_url, emit, iso_datetime, json_option
+from gridtopo.cli.output import emit, iso_datetime, json_option
 from gridtopo.cli.settings import Settings, pass_settings
+from gridtopo.db.engine import display_url
 from gridtopo.topology.index import index_dir, load_index
 
 

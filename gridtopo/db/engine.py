@@ -73,6 +73,12 @@ def parse_url(url: str) -> URL:
     )
 
 
+def display_url(engine: Engine) -> str:
+    """The database URL as a user would write it, without driver name or password."""
+    url = engine.url.set(drivername=engine.url.get_backend_name())
+    return url.render_as_string(hide_password=True)
+
+
 def backend_of(url: str | URL) -> Backend:
     """``"sqlite"`` or ``"postgresql"`` for a URL gridtopo accepts."""
     parsed = parse_url(url) if isinstance(url, str) else url

@@ -23,10 +23,10 @@ from gridtopo.clock import utcnow
 from gridtopo.db.models import AuditRun
 from gridtopo.db.read.frames import read_frame
 from gridtopo.quality.config import RULES, AuditConfig
+from gridtopo.quality.facts import Facts
 from gridtopo.quality.findings import fingerprint, store_findings, waived_fingerprints
 from gridtopo.quality.model import load_model
-from gridtopo.quality.network import TOPOLOGY_RULES
-from gridtopo.quality.rules import FINDING_SCHEMA, RECORD_RULES, Facts
+from gridtopo.quality.rules import FINDING_SCHEMA, RECORD_RULES, TOPOLOGY_RULES
 from gridtopo.quality.scores import scorecards, store_scorecards
 from gridtopo.quality.suites import run_suites
 from gridtopo.topology.graph import build_graph

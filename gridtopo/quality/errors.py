@@ -18,3 +18,7 @@ class EmptyModelError(GridtopoError):
 
 class UnknownFindingError(GridtopoError):
     """A status change names findings that do not exist; nothing was changed."""
+
+
+class ReportPathError(GridtopoError):
+    """The audit report's folder cannot be created (checked before the audit runs)."""

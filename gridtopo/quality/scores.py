@@ -25,8 +25,8 @@ from sqlalchemy import Connection
 
 from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.read.frames import read_frame
+from gridtopo.quality.facts import Facts
 from gridtopo.quality.regions import station_regions
-from gridtopo.quality.rules import Facts
 from gridtopo.reconcile.links import match_area_feeders
 
 SCORES = ("completeness", "accuracy", "timeliness")

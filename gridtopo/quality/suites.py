@@ -39,7 +39,7 @@ from typing import Any
 
 import polars as pl
 
-from gridtopo.quality.rules import Facts
+from gridtopo.quality.facts import Facts
 from gridtopo.reconcile.names import feeder_key
 
 SEED = 20241231

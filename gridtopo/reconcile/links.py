@@ -32,7 +32,8 @@ How each link is decided (highest priority first):
 >>> from gridtopo.ingest import read_sources
 >>> bundle = read_sources(sources)
 >>> result = reconcile({name: table.frame for name, table in bundle.tables.items()})
->>> result.summary["customer_transformer"]["by_method"], result.summary["customer_transformer"]["unlinked"]
+>>> customers = result.summary["customer_transformer"]
+>>> customers["by_method"], customers["unlinked"]
 ({'cross_system_id': 2489}, 5)
 """
 

@@ -1,4 +1,5 @@
-"""Topology rules on the equipment graph of :mod:`gridtopo.topology.graph`.
+"""Topology rules: the connectivity of the equipment graph (:mod:`gridtopo.topology.graph`)
+in the normal switching state. Each takes the facts and the graph.
 
 * ``transformer_not_energized``: in-service transformers whose node no closed, in-service path
   joins to a feeder's supply in the normal switching state (islands);
@@ -9,9 +10,6 @@
 Energization is one breadth-first search over the whole graph; cycles are found per connected
 component of closed edges whose edge count exceeds its node count − 1, so only components that
 do hold a cycle are searched.
-
->>> topology_findings(facts, build_graph(engine)).height  # doctest: +SKIP
-3
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ import networkx as nx
 import polars as pl
 
 from gridtopo.db.models import SWITCHING_KINDS
-from gridtopo.quality.rules import Facts, findings, json
+from gridtopo.quality.facts import Facts
+from gridtopo.quality.rules._common import findings, json
 from gridtopo.topology.graph import conducts, energized_nodes
 
 
@@ -98,7 +97,3 @@ def feeder_no_tie(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
         json(station_id=pl.col("station_id")), lon=None, lat=None,
     )
 
-
-TOPOLOGY_RULES = {fn.__name__: fn for fn in (transformer_not_energized, feeder_loop,
-                                              feeder_no_tie)}
-"""The topology rules by name; each takes the facts and the equipment graph."""
