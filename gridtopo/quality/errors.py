@@ -1,6 +1,7 @@
 """Errors of the quality audit; each is the user's to fix, so each exits with code 2.
 
->>> raise AuditConfigError("rules.toml: unknown rule 'nope'")  # doctest: +SKIP
+>>> AuditConfigError("rules.toml: unknown rule 'nope'").exit_code
+2
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ Stewards set statuses with :func:`set_status` (CLI ``gridtopo findings set``). A
 finding whose suggested fix is a link stores that link as a steward decision, which the next
 ingest applies.
 
->>> set_status(engine, [12, 13], "accepted", note="checked on site")  # doctest: +SKIP
-{'changed': 2, 'decisions': 2}
+>>> from gridtopo.quality.audit import run_audit
+>>> from gridtopo.quality.config import load_config
+>>> result = run_audit(engine, load_config(None), gx=False)
+>>> set_status(engine, [1, 2], "waived", note="checked on site")["changed"]
+2
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ rule is one columnar expression over these frames.
 PostgreSQL streams each query with ``COPY … TO STDOUT``; SQLite builds text blocks that polars
 parses, read by two threads (:func:`gridtopo.db.read.frames.read_table`).
 
->>> model = load_model(engine)  # doctest: +SKIP
->>> model.customers.columns[:3]  # doctest: +SKIP
-['customer_id', 'area_code', 'feeder_name']
+>>> model = load_model(engine)
+>>> model.customers.columns[:3], model.customers.height == model.customer_links.height + 5
+(['customer_id', 'area_code', 'feeder_name'], True)
 """
 
 from __future__ import annotations

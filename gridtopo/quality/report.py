@@ -8,7 +8,14 @@ bookmarked (and tested with a headless browser); the table's ``data-shown`` attr
 number of rows shown. At most ``max_rows`` findings (worst severity first) are embedded; the
 total is stated. GX data docs are linked relatively when they were built.
 
->>> write_report(Path("audit.html"), result, trend_frame, "sqlite:///m.db")  # doctest: +SKIP
+>>> from gridtopo.quality.audit import run_audit
+>>> from gridtopo.quality.config import load_config
+>>> from gridtopo.quality.scores import trend
+>>> result = run_audit(engine, load_config(None), gx=False)
+>>> with engine.connect() as conn:
+...     page = write_report(Path("audit.html"), result, trend(conn), url, "2024-12-31")
+>>> "<svg" in page.read_text(encoding="utf-8")
+True
 """
 
 from __future__ import annotations

@@ -13,9 +13,11 @@ of severity ``info`` and findings a steward ``waived`` do not count. A customer 
 is scored on the feeder its area's or its own 线路名称 names (or only in the province when none
 matches). Region: see :mod:`gridtopo.quality.regions`.
 
->>> cards = scorecards(facts, findings)  # doctest: +SKIP
->>> cards.filter(pl.col("level") == "province")["overall"][0]  # doctest: +SKIP
-0.962
+>>> from gridtopo.quality.audit import run_audit
+>>> from gridtopo.quality.config import load_config
+>>> cards = run_audit(engine, load_config(None), gx=False).scorecards
+>>> cards.filter(pl.col("level") == "feeder")["entity_id"].sort().to_list()
+['XL-000001', 'XL-000002']
 """
 
 from __future__ import annotations
