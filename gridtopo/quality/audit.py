@@ -29,6 +29,7 @@ from gridtopo.quality.network import TOPOLOGY_RULES
 from gridtopo.quality.rules import FINDING_SCHEMA, RECORD_RULES, Facts
 from gridtopo.quality.scores import scorecards, store_scorecards
 from gridtopo.quality.suites import run_suites
+from gridtopo.quality.unreadable import FIELD_RULES
 from gridtopo.topology.graph import build_graph
 
 
@@ -59,7 +60,8 @@ class AuditResult:
 def evaluate(facts: Facts, engine: Engine) -> pl.DataFrame:
     """Every enabled rule's findings with dimension, severity and fingerprint."""
     cfg = facts.config
-    frames = [fn(facts) for name, fn in RECORD_RULES.items() if cfg.enabled(name)]
+    frames = [fn(facts) for name, fn in {**RECORD_RULES, **FIELD_RULES}.items()
+              if cfg.enabled(name)]
     topology = [name for name in TOPOLOGY_RULES if cfg.enabled(name)]
     if topology:
         graph = build_graph(engine)
