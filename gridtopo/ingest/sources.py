@@ -198,8 +198,13 @@ class _File:
             return empty_quarantine()
         problems = problems.with_columns(row_kept(self.table))  # a lost conflict refuses
         held = self.held
-        if conflicts.height:
-            held = [*held, self.reread(conflicts[ROW].unique().sort())]
+        # a kept row (only a field set aside) that lost a conflict is held already
+        unread = conflicts[ROW].unique().sort()
+        if self.held and unread.len():
+            unread = unread.filter(~unread.is_in(pl.concat([h[ROW] for h in self.held])
+                                                 .implode()))
+        if unread.len():
+            held = [*held, self.reread(unread)]
         held_rows = pl.concat(held)
         position = problems[ROW].replace_strict(
             held_rows[ROW], pl.int_range(held_rows.height, eager=True))
