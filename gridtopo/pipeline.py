@@ -67,7 +67,7 @@ class IngestReport:
 
 
 def _totals(files: list[FileAccount]) -> dict[str, int]:
-    keys = ("rows_read", "rows_loaded", "rows_quarantined", "rows_merged")
+    keys = ("rows_read", "rows_loaded", "rows_quarantined", "rows_merged", "fields_quarantined")
     return {k: sum(getattr(f, k) for f in files) for k in keys}
 
 
@@ -133,7 +133,7 @@ def _record_quarantine(conn: Connection, run_id: int, bundle: SourceBundle,
         pl.lit(run_id).alias("run_id"),
         pl.col("file").replace_strict(list(range(len(file_ids))), file_ids,
                                       return_dtype=pl.Int64).alias("file_id"),
-        "line", "field", "value", "rule", "message", "raw",
+        "line", "field", "value", "rule", "message", "raw", "row_kept", "entity_id",
     )
     return bulk_insert(conn, "quarantined_rows", rows)
 

@@ -23,6 +23,7 @@ from tests.test_ingest_support import (
     csv_text,
     customer_row,
     quarantined,
+    write_csv,
     write_customers,
 )
 
@@ -99,6 +100,27 @@ def test_duplicates_and_problems_on_both_sides_of_boundaries(
     assert conflicts.select("file", "line").rows() == [(0, 32), (0, 42), (1, 37)]
     assert json.loads(conflicts["raw"][1])["户名"] == "改名"
     assert [f.rows_merged for f in many.files] == [1, 0]
+
+
+def test_fields_set_aside_on_both_sides_of_boundaries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distribution rows kept without a bad field, in many chunks: one that loses a conflict
+    in a later chunk (held already, not read back twice), one merged into an earlier one."""
+    header = ["配变编码", "所属线路", "额定容量", "状态", "更新时间"]
+    rows = [[f"T{i:03d}", "F1", "abc" if i % 6 == 0 else "400", "检修" if i % 10 == 3 else "",
+             "2024-01-02"] for i in range(60)]
+    rows += [["T006", "F1", "400", "", "2024-06-01"],   # line 62 wins over line 8 (kept, bad)
+             ["T012", "F1", "xyz", "", "2024-01-02"]]   # line 63 same as line 14 once blank
+    write_csv(tmp_path / "transformers.csv", header, rows, encoding="gbk")
+    many, chunks = _same_in_chunks(tmp_path, monkeypatch, chunk_bytes=256)
+    assert chunks["transformers.csv"] > 5
+    q = many.tables["transformers"].quarantine
+    assert q.filter(~pl.col("row_kept")).select("line", "rule").rows() == [(8, "not_a_number")]
+    assert "on line 62" in q.filter(~pl.col("row_kept"))["message"][0]
+    account = many.files[0]
+    assert (account.rows_read, account.rows_loaded, account.rows_quarantined,
+            account.rows_merged, account.fields_quarantined) == (62, 60, 1, 1, 16)
+    # 16 fields: 10 capacities and 6 statuses, less line 8's (refused), plus line 63's
 
 
 def test_a_restart_as_gbk_after_many_utf8_chunks(tmp_path: Path,

@@ -104,7 +104,7 @@ def test_quarantine_rows_name_file_line_field_and_value(tmp_path: Path) -> None:
     assert row == {
         "file": 0, "line": 3, "field": "contract_kva", "value": "-6", "rule": "out_of_range",
         "message": "营销/customers.csv line 3: 合同容量 (contract_kva) '-6' must be ≥ 0",
-        "raw": row["raw"],
+        "raw": row["raw"], "row_kept": False, "entity_id": "0300100000002",
     }
     raw = json.loads(row["raw"])
     assert list(raw) == CUSTOMER_HEADER and raw["合同容量"] == "-6"

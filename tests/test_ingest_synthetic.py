@@ -8,6 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from gridtopo.ingest import SourceBundle, read_sources
+from gridtopo.reconcile.accuracy import link_accuracy, read_truth
+from gridtopo.reconcile.links import reconcile
 from gridtopo.synthetic import generate
 
 CAUGHT_BY_RULES = ("customer_missing_required", "customer_bad_value", "transformer_bad_value")
@@ -63,3 +65,34 @@ def test_clean_exports_quarantine_nothing(tmp_path: Path) -> None:
         assert bundle.tables[table].frame.height == manifest.table_counts[table]
     sha = {Path(f.path).relative_to(tmp_path).as_posix(): f.sha256 for f in bundle.files}
     assert sha == {f.path: f.sha256 for f in manifest.files if f.path in sha}
+
+
+def test_bad_transformer_values_cost_no_customer_link(tmp_path: Path) -> None:
+    """Every transformer the generator gave a negative capacity or an unknown status is loaded
+    without that value, and its customers keep their chain: recall is what the same exports
+    give without the defect."""
+    recalls = []
+    for rate in (0.0, 0.2):
+        out = tmp_path / f"rate-{rate}"
+        generate(out, 3000, seed=5, defects={"transformer_bad_value": rate})
+        bundle = read_sources(out)
+        transformers = bundle.tables["transformers"]
+        truth = pl.read_csv(out / "truth" / "defects.csv", infer_schema=False).filter(
+            pl.col("defect") == "transformer_bad_value")
+        assert (truth.height > 0) == (rate > 0)
+        account = next(f for f in bundle.files if f.table == "transformers")
+        assert transformers.frame.height == account.rows_read
+        assert account.fields_quarantined == truth.height
+        set_aside = transformers.quarantine.filter(pl.col("row_kept"))
+        assert sorted(set_aside["entity_id"].to_list()) == sorted(truth["entity_id"].to_list())
+        assert sorted(set_aside["field"].to_list()) == sorted(truth["field"].to_list())
+        bad = transformers.frame.filter(pl.col("transformer_id").is_in(truth["entity_id"]
+                                                                        .implode()))
+        assert bad.height == truth.height and bad["capacity_kva"].null_count() == (
+            truth["field"] == "capacity_kva").sum()
+        links = reconcile({name: t.frame for name, t in bundle.tables.items()}).customer_links
+        predicted = links.drop_nulls("transformer_id").select(
+            pl.col("customer_id").alias("from_id"), pl.col("transformer_id").alias("to_id"),
+            pl.col("link_method").alias("method"))
+        recalls.append(link_accuracy(predicted, read_truth(out / "truth"))["recall"])
+    assert recalls[1] == recalls[0] == 1.0

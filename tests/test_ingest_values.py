@@ -88,9 +88,12 @@ def test_distribution_enums_and_booleans(tmp_path: Path) -> None:
     assert edges["normal_open"].to_list() == [None, None, True, False, True, False, True,
                                               False, True, False, True, False, True]
     assert quarantined(bundle, "edges") == {15: "not_a_boolean", 16: "not_in_domain"}
+    # T5's unknown status is set aside alone: the transformer stays, with the default status
     assert bundle.tables["transformers"].frame["status"].to_list() == [
-        "in_service", "retired", "in_service", "in_service"]
+        "in_service", "retired", "in_service", "in_service", "in_service"]
     assert quarantined(bundle, "transformers") == {6: "not_in_domain"}
+    assert bundle.tables["transformers"].quarantine["row_kept"].to_list() == [True]
+    assert bundle.tables["edges"].quarantine["row_kept"].to_list() == [False, False]
 
 
 def test_coordinates(tmp_path: Path) -> None:
@@ -131,7 +134,8 @@ def test_wkt(tmp_path: Path) -> None:
     write_csv(tmp_path / "edges.csv", header, rows)
     bundle = read_one(tmp_path, "edges")
     canonical = "LINESTRING (113.1 23.1, 113.2 23.2)"
-    assert bundle.tables["edges"].frame["geometry"].to_list() == [canonical] * 3 + [None]
+    # an edge without a usable geometry still conducts: kept, its geometry blank
+    assert bundle.tables["edges"].frame["geometry"].to_list() == [canonical] * 3 + [None] * 4
     assert quarantined(bundle, "edges") == {6: "bad_geometry", 7: "bad_geometry",
                                             8: "bad_geometry"}
 

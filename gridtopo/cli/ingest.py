@@ -55,14 +55,17 @@ def ingest(
 def _print_ingest(r: dict[str, Any]) -> None:
     click.echo(f"run {r['run_id']}: {r['status']} from {r['source']}")
     click.echo(f"  {'table':<18} {'file':<40} {'enc':<9} {'read':>10} {'loaded':>10} "
-               f"{'quarant.':>9} {'merged':>7}")
+               f"{'quarant.':>9} {'merged':>7} {'fields':>7}")
     for f in r["files"]:
         click.echo(f"  {f['table']:<18} {Path(f['path']).name:<40} {f['encoding'] or '-':<9} "
                    f"{f['rows_read']:>10,} {f['rows_loaded']:>10,} {f['rows_quarantined']:>9,} "
-                   f"{f['rows_merged']:>7,}")
+                   f"{f['rows_merged']:>7,} {f['fields_quarantined']:>7,}")
     t = r["totals"]
     click.echo(f"  {'total':<18} {'':<40} {'':<9} {t['rows_read']:>10,} {t['rows_loaded']:>10,} "
-               f"{t['rows_quarantined']:>9,} {t['rows_merged']:>7,}")
+               f"{t['rows_quarantined']:>9,} {t['rows_merged']:>7,} "
+               f"{t['fields_quarantined']:>7,}")
+    click.echo("  (quarant.: rows refused whole; fields: unusable fields of rows loaded "
+               "without them)")
     for kind, s in r["reconciliation"].items():
         methods = ", ".join(f"{m} {n:,}" for m, n in s["by_method"].items()) or "none"
         click.echo(f"  {kind:<21} linked {s['linked']:>10,} ({methods}); "
@@ -86,7 +89,8 @@ def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
         for r in rows:
             totals = r["totals"] or {}
             counts = (f"read {totals.get('rows_read', 0):,}, quarantined "
-                      f"{totals.get('rows_quarantined', 0):,}") if totals else ""
+                      f"{totals.get('rows_quarantined', 0):,} rows + "
+                      f"{totals.get('fields_quarantined', 0):,} fields") if totals else ""
             click.echo(f"run {r['run_id']:>4}  {r['status']:<9} {r['outcome'] or '':<9} "
                        f"{r['started_at']:%Y-%m-%d %H:%M}  {counts}  {r['source']}")
             if r["message"]:
@@ -99,6 +103,9 @@ def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
 @click.option("--run", "run_id", type=int, help="Run id (default: the latest run).")
 @click.option("--table", help="Only rows of this canonical table, e.g. customers.")
 @click.option("--rule", help="Only rows that broke this rule, e.g. not_a_number.")
+@click.option("--kept/--refused", "kept", default=None,
+              help="Only fields set aside in rows that were loaded (--kept), or only rows "
+                   "refused whole (--refused); default both.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the rows to this CSV (UTF-8 with BOM, opens in Excel) instead.")
@@ -109,13 +116,19 @@ def quarantine_command(
     run_id: int | None,
     table: str | None,
     rule: str | None,
+    kept: bool | None,
     limit: int | None,
     csv_path: Path | None,
     as_json: bool,
 ) -> None:
-    """Show the rows an ingest run quarantined: file, line, field, value, rule and why."""
+    """Show what an ingest run quarantined: file, line, field, value, rule and why.
+
+    A distribution row with an unusable field that it can do without (a capacity that is no
+    number, an unknown status...) is loaded without it: that field is listed with row_kept
+    true ("kept"); a row refused whole is listed once ("refused").
+    """
     rows = history.quarantined(settings.model_engine(), run_id, table=table, rule=rule,
-                               limit=limit)
+                               kept=kept, limit=limit)
     if csv_path is not None:
         with csv_path.open("wb") as handle:
             handle.write("\ufeff".encode())
@@ -126,7 +139,11 @@ def quarantine_command(
 
     def human(records: list[dict[str, Any]]) -> None:
         for r in records:
-            click.echo(f"{Path(r['file']).name}:{r['line']}  [{r['rule']}]  {r['message']}")
-        click.echo(f"{len(records):,} quarantined rows")
+            state = "kept" if r["row_kept"] else "refused"
+            click.echo(f"{Path(r['file']).name}:{r['line']}  {state:<7}  [{r['rule']}]  "
+                       f"{r['message']}")
+        fields = sum(1 for r in records if r["row_kept"])
+        click.echo(f"{len(records) - fields:,} rows refused, {fields:,} fields set aside in "
+                   "kept rows")
 
     emit(rows.to_dicts(), as_json, human)

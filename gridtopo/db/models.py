@@ -128,6 +128,7 @@ class IngestFile(Base):
     """One input file of a run with its checksum and row accounting.
 
     ``rows_read == rows_loaded + rows_quarantined + rows_merged`` always holds for a finished run.
+    ``fields_quarantined`` counts the unusable fields set aside in rows that were kept.
     """
 
     __tablename__ = "ingest_files"
@@ -151,12 +152,15 @@ class IngestFile(Base):
     rows_loaded: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_merged: Mapped[int] = mapped_column(BigInteger, default=0)
+    fields_quarantined: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     run: Mapped[IngestRun] = relationship(back_populates="files")
 
 
 class QuarantinedRow(Base):
-    """A source row that could not be loaded, with the rule it broke, kept for the steward."""
+    """A source row that could not be loaded, with the rule it broke, kept for the steward —
+    or, with ``row_kept``, one unusable field of a row that was loaded without it.
+    ``entity_id`` is the row's key when it is a usable one."""
 
     __tablename__ = "quarantined_rows"
 
@@ -173,6 +177,8 @@ class QuarantinedRow(Base):
     rule: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     raw: Mapped[dict[str, Any] | None]
+    row_kept: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    entity_id: Mapped[str | None] = mapped_column(ID)
 
 
 # --------------------------------------------------------------------------- distribution side

@@ -16,7 +16,10 @@ from sqlalchemy import Engine, func, select
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow
 from gridtopo.errors import InputError
 
-QUARANTINE_COLUMNS = ("run_id", "table", "file", "line", "field", "value", "rule", "message")
+QUARANTINE_COLUMNS = ("run_id", "table", "file", "line", "field", "value", "rule", "row_kept",
+                      "entity_id", "message")
+"""Columns of :func:`quarantined`: ``row_kept`` true for a field set aside in a row that was
+loaded without it, false for a row that was refused whole."""
 
 
 def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
@@ -65,22 +68,27 @@ def quarantined(
     *,
     table: str | None = None,
     rule: str | None = None,
+    kept: bool | None = None,
     limit: int | None = None,
 ) -> pl.DataFrame:
-    """Quarantined rows of a run (default: the latest), in file and line order."""
+    """Quarantined rows of a run (default: the latest), in file and line order; ``kept``
+    True gives only the fields set aside in kept rows, False only the refused rows."""
     run = latest_run(engine) if run_id is None else run_id
     query = (
         select(QuarantinedRow.run_id, IngestFile.table_name, IngestFile.path,
                QuarantinedRow.line, QuarantinedRow.field, QuarantinedRow.value,
-               QuarantinedRow.rule, QuarantinedRow.message)
+               QuarantinedRow.rule, QuarantinedRow.row_kept, QuarantinedRow.entity_id,
+               QuarantinedRow.message)
         .join(IngestFile, IngestFile.id == QuarantinedRow.file_id)
         .where(QuarantinedRow.run_id == run)
-        .order_by(IngestFile.path, QuarantinedRow.line)
+        .order_by(IngestFile.path, QuarantinedRow.line, QuarantinedRow.id)
     )
     if table:
         query = query.where(IngestFile.table_name == table)
     if rule:
         query = query.where(QuarantinedRow.rule == rule)
+    if kept is not None:
+        query = query.where(QuarantinedRow.row_kept == kept)
     if limit:
         query = query.limit(limit)
     with engine.connect() as conn:

@@ -1,25 +1,31 @@
 """Turn problems into quarantined rows a data steward can act on.
 
-Every source row with at least one problem gives exactly one quarantined row: ``field``,
-``value`` and ``rule`` of its most important problem (lowest rank: a wrong field count, then a
-value that does not parse, then coordinates, then contract rules with blank required fields
-first, then a key conflict), and a ``message`` naming the file, the line and every problem,
-e.g. ``marketing/customers.csv line 643: 合同容量 (contract_kva) '-6' must be ≥ 0``.
-``value`` is the text as it stood in the file; ``raw`` is the whole source row as a JSON object
-keyed by the file's own headers.
+Every source row that is refused (:mod:`gridtopo.ingest.unusable`) gives exactly one
+quarantined row: ``field``, ``value`` and ``rule`` of its most important problem (lowest rank:
+a wrong field count, then a value that does not parse, then coordinates, then contract rules
+with blank required fields first, then a key conflict), and a ``message`` naming the file, the
+line and every problem, e.g. ``marketing/customers.csv line 643: 合同容量 (contract_kva) '-6'
+must be ≥ 0``. A row that is kept gives one quarantined row per unusable *field* instead, with
+``row_kept`` true and the problems of that field only. ``value`` is the text as it stood in the
+file; ``raw`` is the whole source row as a JSON object keyed by the file's own headers;
+``entity_id`` is the row's key when it is a usable one (so a kept row's field can be found in
+the model).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from gridtopo.ingest.convert import ROW
+from gridtopo.ingest.convert import ROW, clean_text
 from gridtopo.ingest.headers import HeaderMap
+from gridtopo.ingest.tables import Field
 from gridtopo.ingest.textrows import LINE, RawTable
+from gridtopo.ingest.unusable import KEPT
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "file": pl.Int32(), "line": pl.Int64(), "field": pl.Utf8(), "value": pl.Utf8(),
-    "rule": pl.Utf8(), "message": pl.Utf8(), "raw": pl.Utf8(),
+    "rule": pl.Utf8(), "message": pl.Utf8(), "raw": pl.Utf8(), KEPT: pl.Boolean(),
+    "entity_id": pl.Utf8(),
 }
 """Columns of :attr:`gridtopo.ingest.TableData.quarantine`."""
 
@@ -45,10 +51,22 @@ def _values(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap) -> pl.Ser
     return values.alias("value")
 
 
-def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap,
+def _entity_ids(rows: pl.Series, raw: RawTable, headers: HeaderMap, key: Field) -> pl.Series:
+    """The key of each of ``rows`` as ingest reads it, null where it is no usable key."""
+    source = headers.header_of(key.name)
+    if source is None:
+        return pl.repeat(None, rows.len(), dtype=pl.Utf8, eager=True)
+    ids = clean_text(raw.frame[source].gather(rows))
+    if key.max_length is not None:
+        ids = ids.set(ids.str.len_chars() > key.max_length, None)
+    return ids
+
+
+def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, key: Field,
                     file_index: int, path: str) -> pl.DataFrame:
     """Quarantined rows of one file from its ``problems`` (:data:`ROW`, field, rule, detail,
-    rank); ``path`` is how messages name the file."""
+    rank, :data:`~gridtopo.ingest.unusable.KEPT`); ``key`` is the table's key field,
+    ``path`` how messages name the file."""
     if problems.height == 0:
         return empty_quarantine()
     fields = list(headers.fields)
@@ -68,10 +86,11 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap,
     per_row = (
         problems.with_columns(_values(problems, raw, headers))
         .with_columns(sentence.alias("sentence"))
+        .with_columns(pl.when(pl.col(KEPT)).then(pl.col("field")).alias("_kept_field"))
         .sort([ROW, "rank"], maintain_order=True)  # equal ranks: in the order found
-        .group_by(ROW, maintain_order=True)
+        .group_by(ROW, "_kept_field", maintain_order=True)  # a kept row: one per field
         .agg(pl.col("field").first(), pl.col("value").first(), pl.col("rule").first(),
-             pl.col("sentence").str.join("; "))
+             pl.col("sentence").str.join("; "), pl.col(KEPT).first())
     )
     rows = per_row[ROW]
     lines = raw.frame[LINE].gather(rows)
@@ -84,4 +103,6 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap,
         (pl.lit(f"{path} {raw.unit} ") + lines.cast(pl.Utf8) + ": "
          + pl.col("sentence")).alias("message"),
         json.alias("raw"),
-    ).sort("line")
+        KEPT,
+        _entity_ids(rows, raw, headers, key).alias("entity_id"),
+    ).sort("line", maintain_order=True)

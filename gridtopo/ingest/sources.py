@@ -4,15 +4,18 @@ tables, quarantined rows and per-file accounting out.
 For every table found (:mod:`~gridtopo.ingest.discover`), each file is read as text
 (:mod:`~gridtopo.ingest.formats`), its headers matched (:mod:`~gridtopo.ingest.headers`), its
 values converted (:mod:`~gridtopo.ingest.convert`) and checked against the table's contract
-(:mod:`~gridtopo.ingest.contracts`); then the valid rows of all the table's files have their
-repeated keys resolved (:mod:`~gridtopo.ingest.dedupe`). A CSV is read, converted and checked
+(:mod:`~gridtopo.ingest.contracts`); a distribution row whose problems concern only fields it
+can do without is kept with those fields blank (:mod:`~gridtopo.ingest.unusable`); then the
+rows of all the table's files have their repeated keys resolved
+(:mod:`~gridtopo.ingest.dedupe`). A CSV is read, converted and checked
 chunk by chunk, and only the converted rows are kept: the text of a 14-million-row export is
 never held whole (the few rows that lose a duplicate conflict have theirs read back from the
 file for their quarantine rows), so memory stays close to the loadable frames themselves; the
 result does not depend on where chunks end. Every source row ends up exactly once
 as loaded, quarantined (:mod:`~gridtopo.ingest.quarantine`) or merged, and each file's
 :class:`FileAccount` says how many of each — ``rows_read == rows_loaded + rows_quarantined +
-rows_merged`` is asserted. A bad row never stops the run; a file that cannot be read as a
+rows_merged`` is asserted; ``fields_quarantined`` counts the fields set aside in kept rows,
+apart from that. A bad row never stops the run; a file that cannot be read as a
 whole raises :class:`~gridtopo.errors.InputError`.
 
 >>> bundle = read_sources(Path("exports/"))  # doctest: +SKIP
@@ -39,13 +42,16 @@ from gridtopo.ingest.profile import Profile, TableProfile
 from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, empty_quarantine, quarantine_rows
 from gridtopo.ingest.tables import TABLES, Table, canonical_schema
 from gridtopo.ingest.textrows import RawChunk, RawTable, detached, rows_of
+from gridtopo.ingest.unusable import KEPT, blank_unusable, row_kept
 from gridtopo.progress import ProgressCallback
 
 
 @dataclass
 class FileAccount:
     """One input file: identity (path, checksum, size, format, encoding) and what became of
-    its rows. ``rows_read == rows_loaded + rows_quarantined + rows_merged`` always."""
+    its rows. ``rows_read == rows_loaded + rows_quarantined + rows_merged`` always;
+    ``fields_quarantined`` counts the unusable fields of rows that were kept (loaded or merged)
+    without them, which is no part of that sum."""
 
     table: str
     path: str
@@ -57,6 +63,7 @@ class FileAccount:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_merged: int = 0
+    fields_quarantined: int = 0
 
 
 @dataclass
@@ -67,7 +74,9 @@ class TableData:
     plus ``_file`` (Int32, index into :attr:`SourceBundle.files`) and ``_line`` (Int64,
     1-based line of the source file, header = 1; sheet row for xlsx, feature number for
     layers). ``quarantine`` has ``file``, ``line``, ``field``, ``value``, ``rule``,
-    ``message`` and ``raw`` (the source row as JSON keyed by the file's headers).
+    ``message``, ``raw`` (the source row as JSON keyed by the file's headers), ``row_kept``
+    (only the field was set aside: one quarantined row per such field) and ``entity_id``
+    (:mod:`~gridtopo.ingest.quarantine`).
     """
 
     name: str
@@ -153,11 +162,13 @@ class _File:
                               contract_problems(converted.frame, self.table)])
         bad = problems[ROW].unique().sort()
         valid = np.ones(chunk.frame.height, dtype=bool)
-        if bad.len():
-            valid[bad.to_numpy()] = False
-            self.held.append(_held(rows_of(chunk.frame, bad), bad + chunk.start))
-            self.problems.append(problems.with_columns(pl.col(ROW) + chunk.start))
         frame = converted.frame
+        if bad.len():
+            problems = problems.with_columns(row_kept(self.table))
+            valid[problems.filter(~pl.col(KEPT))[ROW].to_numpy()] = False
+            frame = blank_unusable(frame, problems, self.table)
+            self.held.append(_held(rows_of(chunk.frame, bad), bad + chunk.start))
+            self.problems.append(problems.drop(KEPT).with_columns(pl.col(ROW) + chunk.start))
         self.frames.append(pl.DataFrame([
             *(frame[c].cast(dtype) for c, dtype in self.schema.items() if c != "_file"),
             pl.repeat(self.index, frame.height, dtype=pl.Int32, eager=True).alias("_file"),
@@ -185,16 +196,22 @@ class _File:
         problems = pl.concat([*self.problems, conflicts])
         if problems.height == 0:
             return empty_quarantine()
+        problems = problems.with_columns(row_kept(self.table))  # a lost conflict refuses
         held = self.held
-        if conflicts.height:
-            held = [*held, self.reread(conflicts[ROW].unique().sort())]
+        # a kept row (only a field set aside) that lost a conflict is held already
+        unread = conflicts[ROW].unique().sort()
+        if self.held and unread.len():
+            unread = unread.filter(~unread.is_in(pl.concat([h[ROW] for h in self.held])
+                                                 .implode()))
+        if unread.len():
+            held = [*held, self.reread(unread)]
         held_rows = pl.concat(held)
         position = problems[ROW].replace_strict(
             held_rows[ROW], pl.int_range(held_rows.height, eager=True))
         raw = replace(self.layout, frame=pl.DataFrame([held_rows[c]
                                                        for c in self.layout.frame.columns]))
         return quarantine_rows(problems.with_columns(position.alias(ROW)), raw, self.headers,
-                               self.index, self.label)
+                               self.table.field(self.table.key), self.index, self.label)
 
 
 def _held(text: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
@@ -255,7 +272,8 @@ def _quarantine(parts: list[_File], result: Deduplicated, valid: np.ndarray,
         conflicts = result.problems.filter(pl.col("_file") == p.index).drop("_file")
         quarantine.append(p.quarantine(conflicts))
         account = files[p.index]
-        account.rows_quarantined = quarantine[-1].height
+        account.fields_quarantined = int(quarantine[-1][KEPT].sum())
+        account.rows_quarantined = quarantine[-1].height - account.fields_quarantined
         account.rows_merged = int((result.merged["_file"] == p.index).sum())
         account.rows_loaded = account.rows_read - account.rows_quarantined - account.rows_merged
         assert account.rows_loaded == int(valid[start:start + p.rows].sum())

@@ -69,7 +69,9 @@ class Field:
     ``repeated`` marks text with few distinct values over millions of rows (a customer's area,
     feeder and station names, status): loadable frames hold it as ``Categorical`` — a 4-byte
     code per row instead of a 16-byte string view plus its bytes, about 1.5 GB less at
-    Guangdong size.
+    Guangdong size. ``essential`` marks a field the row cannot be used without even when it is
+    not required (an edge's 常开: a switch whose state is unreadable would have to be guessed
+    open or closed): see :attr:`Table.quarantines_fields`.
     """
 
     name: str
@@ -87,6 +89,7 @@ class Field:
     units: Mapping[str, float] = field(default_factory=dict)
     max_length: int | None = None
     repeated: bool = False
+    essential: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -111,18 +114,38 @@ class Field:
 class Table:
     """One canonical table: its fields (key first), the system that exports it, the file
     names it is found under (matched through :func:`fold`-like rules, see
-    :mod:`gridtopo.ingest.discover`) and the geometry a GIS layer of it carries."""
+    :mod:`gridtopo.ingest.discover`) and the geometry a GIS layer of it carries.
+
+    ``quarantines_fields``: a value that cannot be used quarantines only its field — the row
+    is kept with the field blank — unless the field is one of :attr:`row_fields`. Tables
+    without it (the marketing ones) quarantine the whole row for any bad value.
+    """
 
     name: str
     system: Literal["marketing", "distribution"]
     fields: tuple[Field, ...]
     file_names: tuple[str, ...]
     geometry: Literal["point", "line"] | None = None
+    quarantines_fields: bool = False
 
     @property
     def key(self) -> str:
         """The unique identifying field."""
         return next(f.name for f in self.fields if f.unique)
+
+    @property
+    def row_fields(self) -> frozenset[str]:
+        """Fields the row cannot exist without: a problem with one of them refuses the whole
+        row. The key, required and ``essential`` fields; every field when the table does not
+        :attr:`quarantines_fields`.
+
+        >>> sorted(TABLES["edges"].row_fields)
+        ['edge_id', 'from_node', 'kind', 'normal_open', 'to_node']
+        >>> sorted(TABLES["transformers"].row_fields)
+        ['transformer_id']
+        """
+        return frozenset(f.name for f in self.fields
+                         if f.unique or f.required or f.essential or not self.quarantines_fields)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -267,7 +290,7 @@ STATIONS = Table(
         *_lon_lat(),
     ),
     ("stations", "station", "substations", "变电站", "变电站档案", "厂站"),
-    geometry="point",
+    geometry="point", quarantines_fields=True,
 )
 
 FEEDERS = Table(
@@ -280,6 +303,7 @@ FEEDERS = Table(
         _id("source_node", "出线节点"),
     ),
     ("feeders", "feeder", "馈线", "线路", "10kv线路", "馈线档案", "线路档案"),
+    quarantines_fields=True,
 )
 
 EDGES = Table(
@@ -292,12 +316,12 @@ EDGES = Table(
         _id("feeder_id", "线路编码", "所属线路"),
         _id("from_node", "起始节点", "起点", required=True),
         _id("to_node", "终止节点", "终点", required=True),
-        Field("normal_open", "boolean", ("常开", "常开状态"), values=YES_NO),
+        Field("normal_open", "boolean", ("常开", "常开状态"), values=YES_NO, essential=True),
         Field("length_m", "number", ("长度",), minimum=0.0, units=METRES),
         Field("geometry", "wkt", ("几何", "WKT", "geom")),
     ),
     ("edges", "edge", "设备", "边", "拓扑", "网络拓扑", "设备连接", "连接关系", "线路设备"),
-    geometry="line",
+    geometry="line", quarantines_fields=True,
 )
 
 TRANSFORMERS = Table(
@@ -316,7 +340,7 @@ TRANSFORMERS = Table(
         _updated_at(),
     ),
     ("transformers", "transformer", "配变", "配变档案", "配电变压器", "公变", "变压器"),
-    geometry="point",
+    geometry="point", quarantines_fields=True,
 )
 
 TABLES: Mapping[str, Table] = MappingProxyType({

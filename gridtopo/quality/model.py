@@ -56,6 +56,15 @@ _TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataTyp
         ("status", "status", S), (POINT, "lon", F), (UPDATED, "updated_at", S)], ""),
 }
 CUSTOMER_STATUS = pl.Enum(["active", "closed"])
+SET_ASIDE_SQL = (
+    "SELECT f.table_name, q.entity_id, q.field, q.value, q.rule, f.path, q.line, e.feeder_id "
+    "FROM quarantined_rows q JOIN ingest_files f ON f.id = q.file_id "
+    "LEFT JOIN edges e ON f.table_name = 'edges' AND e.edge_id = q.entity_id "
+    "WHERE q.run_id = {run} AND q.row_kept AND q.entity_id IS NOT NULL "
+    "ORDER BY f.path, q.line, q.id"
+)
+SET_ASIDE_SCHEMA: Schema = {"table": S, "entity_id": S, "field": S, "value": S, "rule": S,
+                            "path": S, "line": pl.Int64, "edge_feeder": S}
 LINK_KINDS = {"customer_links": "customer_transformer", "area_links": "area_transformer",
               "transformer_links": "transformer_feeder", "feeder_links": "feeder_station"}
 
@@ -74,6 +83,9 @@ class Model:
     transformer_links: pl.DataFrame
     feeder_links: pl.DataFrame
     ingest_run_id: int | None
+    set_aside: pl.DataFrame
+    """The fields the model's ingest run set aside in rows it kept (loaded without them):
+    table, entity_id, field, value, rule, path, line, and an edge's feeder_id."""
 
     def chain(self) -> pl.DataFrame:
         """Per customer (in ``customers`` order): area_code and the decided transformer_id,
@@ -155,4 +167,6 @@ def load_model(engine: Engine) -> Model:
             if name not in links:
                 links[name] = read_frame(conn, "SELECT from_id, to_id FROM links WHERE "
                                          f"kind = '{kind}'", {"from_id": S, "to_id": S})
-    return Model(**frames, **links, ingest_run_id=int(run))
+    with engine.connect() as conn:
+        set_aside = read_frame(conn, SET_ASIDE_SQL.format(run=int(run)), SET_ASIDE_SCHEMA)
+    return Model(**frames, **links, ingest_run_id=int(run), set_aside=set_aside)

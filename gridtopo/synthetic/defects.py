@@ -94,7 +94,8 @@ _KINDS = (
                "ingest referential check; topology still places it through its node", "pairs"),
     DefectKind("transformer_bad_value", TRANSFORMERS,
                "Transformer with a negative capacity_kva or an unknown status.", 0.002,
-               "ingest validation quarantines the row", "pairs"),
+               "ingest quarantines the field and loads the transformer without it, so its "
+               "customers keep their chain; validity audit (field_unreadable)", "pairs"),
     DefectKind("transformer_gcj02", TRANSFORMERS,
                "Transformer lon/lat in GCJ-02 instead of WGS 84 (a few hundred metres off).",
                0.01, "accuracy audit: offset consistent with the GCJ-02 shift", "pairs"),

@@ -129,8 +129,10 @@ def area_pms_id_missing(f: Facts) -> pl.DataFrame:
 
 
 def transformer_area_code_missing(f: Facts) -> pl.DataFrame:
-    """Transformers whose cross-system id is blank: suggest the decided area."""
-    rows = f.transformers.filter(pl.col("marketing_area_code").is_null())
+    """In-service transformers whose cross-system id is blank: suggest the decided area. A
+    retired transformer has no area to link, so its blank id is no finding."""
+    rows = f.transformers.filter(pl.col("marketing_area_code").is_null()
+                                 & (pl.col("status") != "retired"))
     return findings(
         rows, "transformer_area_code_missing", "transformer", "transformer_id",
         pl.format("transformer {}: 营销台区编号 is blank", "transformer_id"),
