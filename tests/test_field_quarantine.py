@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from gridtopo.cli.main import main
 from gridtopo.db import open_engine, upgrade
-from gridtopo.db.bulk import read_frame
+from gridtopo.db.read.frames import read_frame
 from gridtopo.db.runs import quarantined, runs
 from gridtopo.ingest import SourceBundle
 from gridtopo.pipeline import ingest
