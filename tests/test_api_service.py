@@ -18,8 +18,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gridtopo.api.app import MAX_BODY_BYTES, create_app
+from gridtopo.api.app import create_app
 from gridtopo.api.keys import create_key, list_keys, revoke_key
+from gridtopo.api.middleware import MAX_BODY_BYTES
 from gridtopo.topology.index import load_index
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 
