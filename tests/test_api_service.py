@@ -18,8 +18,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from gridtopo.api.app import MAX_BODY_BYTES, create_app
+from gridtopo.api.app import create_app
 from gridtopo.api.keys import create_key, list_keys, revoke_key
+from gridtopo.api.middleware import MAX_BODY_BYTES
+from gridtopo.outages.predict import MAX_CALLS
 from gridtopo.topology.index import load_index
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 
@@ -249,3 +251,29 @@ def test_real_server_refuses_bad_requests_and_keeps_serving(server: str, api: di
         assert client.get(f"/v1/customers/{sorted(below)[0]}/status",
                           headers=h(keys["personal"])).json()["out"] is False
         assert client.get("/health").json()["status"] == "ok"
+
+
+def test_every_error_answers_with_its_class_status(api: dict[str, Any]) -> None:
+    """One handler: a refused key is 401 with WWW-Authenticate on the fast path and through
+    the framework alike; a missing scope 403; a state conflict 409. And the trouble calls
+    one prediction takes are predict's MAX_CALLS, over HTTP as from a calls file."""
+    keys = api["keys"]
+    client = TestClient(api["app"], raise_server_exceptions=False)
+    fuse, below = _fuse_with_customers(api["oracle"])
+    for url in (f"/v1/customers/{sorted(below)[0]}/status",
+                f"/v1/customers/{sorted(below)[0]}/upstream"):
+        r = client.get(url, headers=h(keys["revoked"]))
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "ApiKey", url
+        assert r.json() == {"detail": "API key revoked"}
+    r = client.post("/v1/outages/1/close", headers=h(keys["reader"]))
+    assert r.status_code == 403 and "www-authenticate" not in r.headers
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
+    r = client.post("/v1/outages", json={"devices": [fuse], "started_at": start,
+                                         "expected_end": start}, headers=h(keys["writer"]))
+    assert r.status_code == 409 and "expected end" in r.json()["detail"]
+    calls = ["NO-SUCH"] * MAX_CALLS
+    r = client.post("/v1/predict", json={"customers": calls}, headers=h(keys["reader"]))
+    assert r.status_code == 200 and r.json()["calls"] == MAX_CALLS
+    r = client.post("/v1/predict", json={"customers": [*calls, "NO-SUCH"]},
+                    headers=h(keys["reader"]))
+    assert r.status_code == 422

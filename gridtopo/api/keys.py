@@ -16,6 +16,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
@@ -37,6 +38,15 @@ class ApiKeyError(GridtopoError):
 
 class AuthenticationError(GridtopoError):
     """The presented API key is missing, unknown, revoked or expired (HTTP 401)."""
+
+    http_status = 401
+    http_headers = MappingProxyType({"WWW-Authenticate": "ApiKey"})
+
+
+class ScopeError(GridtopoError):
+    """The key lacks the scope a route needs (HTTP 403)."""
+
+    http_status = 403
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``gridtopo outage …``: outage impact, events and trouble-call prediction.
 
-Thin click wrappers over :mod:`gridtopo.topology.queries`, :mod:`~gridtopo.outages.events`,
-:mod:`~gridtopo.outages.predict`, :mod:`~gridtopo.topology.traces` and :mod:`gridtopo.api`.
+Thin click wrappers over :mod:`~gridtopo.outages.report`, :mod:`~gridtopo.outages.events` and
+:mod:`~gridtopo.outages.predict`.
 Every command takes ``--json``; unknown ids and malformed input exit 2 naming them.
 
     gridtopo outage impact SB-00000006 --json     # who would be out
@@ -20,7 +20,7 @@ import click
 from gridtopo.cli.output import emit, iso_datetime, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.outages import events as outage_lib
-from gridtopo.topology import queries
+from gridtopo.outages.report import CustomerPage, impact_report
 from gridtopo.topology.index import load_index
 
 
@@ -32,8 +32,6 @@ def switching_options(func: Any) -> Any:
     return click.argument("devices", nargs=-1)(func)
 
 
-
-
 @click.group()
 def outage() -> None:
     """Outage impact, events and trouble-call prediction."""
@@ -43,30 +41,26 @@ def outage() -> None:
 @switching_options
 @click.option("--list", "list_customers", is_flag=True, help="List the customers affected.")
 @click.option("--phones", is_flag=True,
-              help="With --list: add names and phone numbers (personal data, unmasked).")
+              help="With --list: add names, phone numbers and addresses (masked unless "
+                   "--personal).")
+@click.option("--personal", is_flag=True,
+              help="With --phones: personal data unmasked.")
 @json_option
 @pass_settings
 def outage_impact(settings: Settings, devices: tuple[str, ...], close: tuple[str, ...],
-                  list_customers: bool, phones: bool, as_json: bool) -> None:
+                  list_customers: bool, phones: bool, personal: bool, as_json: bool) -> None:
     """Transformers and customers that opening DEVICES (and closing each --close tie) would
     de-energize, compared with the normal switching state.
 
     DEVICES may lie on several feeders: the report has totals and one line per feeder, and
-    one line per closed tie with what it picks up (those customers are not out).
+    one line per closed tie with what it picks up (those customers are not out). The report
+    is the API's (POST /v1/impact), with every customer instead of a page.
     """
     engine = settings.model_engine()
-    index = load_index(engine)
-    result = queries.impact(index, *outage_lib.switching_lists(devices, close))
-    data = result.to_dict()
-    if list_customers:
-        ids = queries.impact_customers(index, result)
-        if phones:
-            from gridtopo.outages.contacts import contacts
-
-            people = contacts(engine, ids, reveal=True)
-            data["customer_list"] = [{"customer_id": c, **people.get(c, {})} for c in ids]
-        else:
-            data["customer_list"] = [{"customer_id": c} for c in ids]
+    page = CustomerPage(contacts=phones, reveal=personal) if list_customers else None
+    data = impact_report(engine, load_index(engine), devices, close, customers=page)
+    if page is not None:
+        data["customer_list"] = data["customer_list"]["items"]
 
     def human(r: dict[str, Any]) -> None:
         click.echo(f"{_switching(r)}: {r['transformers']:,} transformers, "

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, text
 from gridtopo.db import versioning
 from gridtopo.db.bulk import bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
+from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.links import Reconciliation, node_feeders
 
@@ -44,7 +45,6 @@ SPATIAL = {name: column.name for name, column in _GEOMETRIES.items()}
 SPATIALLY_INDEXED = {name: column.name for name, column in _GEOMETRIES.items()
                      if isinstance(column.type, Geometry) and column.type.spatial_index}
 """The subset whose geometry has a spatial index (rebuilt after the load)."""
-PERSONAL_FIELDS = ("customer_name", "address", "phone")
 DEFAULTS: dict[str, dict[str, object]] = {
     "stations": {"in_service": True},
     "feeders": {"in_service": True},

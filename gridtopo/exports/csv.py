@@ -7,7 +7,9 @@ has one row per customer: ``customer_id, transformer_id, feeder_id, station_id, 
 confidence`` (blank where the chain is broken); ingest knows it as its own output and
 ignores it.
 Tables stream in chunks (memory stays flat whatever the model size) from the model as of the
-scope's run, within its filters. Personal data is masked unless ``personal=True``.
+scope's run, within its filters. Personal data is masked (:mod:`gridtopo.privacy`) unless
+``personal=True``; text that a spreadsheet would run as a formula is quoted
+(:mod:`gridtopo.exports.formulas`).
 
 >>> export_csv(engine, Path("out/"), Scope(as_of="2024-12-31"))  # doctest: +SKIP
 {'stations.csv': 12, ..., 'customer_links.csv': 20000}
@@ -24,8 +26,10 @@ from sqlalchemy import Engine, Select
 from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, refuse_existing
+from gridtopo.exports.formulas import neutralise_formulas
 from gridtopo.exports.layers import Geometry, Schema
 from gridtopo.ingest.tables import TABLES
+from gridtopo.privacy import mask_frame
 from gridtopo.progress import ProgressCallback
 
 CHAIN_FILE = "customer_links.csv"
@@ -82,8 +86,8 @@ def export_csv(
                 for frame in layers.iter_frames(conn, query, schema, stage=f"export {name}",
                                                 progress=progress):
                     if not personal:
-                        frame = layers.mask_personal(frame)
-                    frame.select(columns).write_csv(
+                        frame = mask_frame(frame)
+                    neutralise_formulas(frame.select(columns)).write_csv(
                         handle, include_header=False, datetime_format="%Y-%m-%d %H:%M:%S")
                     rows += frame.height
             counts[name] = rows

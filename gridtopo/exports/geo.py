@@ -21,8 +21,9 @@ customers      Point         only with ``customers=True``: the customer fields, 
 
 The GeoPackage is one file with these layers, each written by pyogrio from a stream of Arrow
 batches, one per chunk of rows (memory stays flat); GeoJSON is one ``<layer>.geojson``
-FeatureCollection per layer in a directory, written as a stream. Both are written under
-temporary names and renamed when complete.
+FeatureCollection per layer in a directory, written as a stream, its text properties quoted
+where a spreadsheet would run them as formulas (:mod:`gridtopo.exports.formulas`). Both are
+written under temporary names and renamed when complete.
 
 Spatial index: GDAL would build each layer's GeoPackage R*Tree in memory as the features
 arrive (about 40 MB per million features: half a gigabyte more peak memory for Guangdong's
@@ -54,7 +55,9 @@ from gridtopo.db.engine import load_spatialite, sqlite_dbapi
 from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
+from gridtopo.exports.formulas import neutralise_formulas
 from gridtopo.exports.layers import Geometry, Schema
+from gridtopo.privacy import mask_frame
 from gridtopo.progress import ProgressCallback
 
 CRS = "EPSG:4326"
@@ -86,7 +89,7 @@ def _frames(
 ) -> Iterator[pl.DataFrame]:
     for frame in layers.iter_frames(conn, query, schema, stage=f"export {name}",
                                     progress=progress):
-        yield frame if personal else layers.mask_personal(frame)
+        yield frame if personal else mask_frame(frame)
 
 
 def export_gpkg(
@@ -234,8 +237,9 @@ def export_geojson(
         for name, (query, schema, _) in plan.items():
             file_name = f"{name}.geojson"
             with atomic_open(outdir / file_name) as handle:
+                frames = _frames(conn, file_name, query, schema, personal, progress)
                 counts[file_name] = _write_collection(
-                    handle, _frames(conn, file_name, query, schema, personal, progress))
+                    handle, (neutralise_formulas(frame) for frame in frames))
     return counts
 
 

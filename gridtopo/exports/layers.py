@@ -7,9 +7,10 @@ form the writer wants (``"wkb"`` → ``geometry`` bytes, ``"wkt"`` → ``geometr
 polars frames of :data:`CHUNK_ROWS` rows with a fixed schema, so writers append chunk by chunk
 in constant memory whatever the model size.
 
-Personal data (customer name, address, phone) is masked by :func:`mask_personal` unless the
-export asked for it: ``张三丰`` → ``张**``, ``13812345678`` → ``138****5678``, an address keeps
-its first 6 characters.
+Personal data (customer name, address, phone) is read with the customers and masked by the
+writers with :func:`gridtopo.privacy.mask_frame` unless the export asked for it — the rule the
+API and the CLI mask by: ``张三丰`` → ``张**``, ``13812345678`` → ``138****5678``, an address
+keeps at most its first 6 characters.
 
 >>> with engine.connect() as conn:  # doctest: +SKIP
 ...     for frame in iter_frames(conn, edges(view, "wkb"), EDGE_SCHEMA):
@@ -40,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from gridtopo.db.models import SRID
 from gridtopo.db.read.asof import versioned
 from gridtopo.db.read.scope import View
+from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.progress import ProgressCallback
 
 CHUNK_ROWS = 50_000
@@ -73,7 +75,6 @@ CHAIN_SCHEMA: Schema = {"customer_id": pl.Utf8, "transformer_id": pl.Utf8,
                         "feeder_id": pl.Utf8, "station_id": pl.Utf8, "method": pl.Utf8,
                         "confidence": pl.Float64}
 NODE_SCHEMA: Schema = {"node_id": pl.Utf8, "feeder_id": pl.Utf8}
-PERSONAL = ("customer_name", "address", "phone")
 
 
 def with_geometry(schema: Schema, geometry: Geometry) -> Schema:
@@ -188,7 +189,7 @@ def customers(view: View, geometry: Geometry = "wkb", *, chain: bool = False) ->
     customers whose reconciled transformer is in scope; under ``--bbox`` those inside it."""
     t = versioned("customers", view.run)
     personal = versioned("customer_personal", None)
-    query = select(*_columns(t, CUSTOMER_SCHEMA), *(personal.c[c] for c in PERSONAL),
+    query = select(*_columns(t, CUSTOMER_SCHEMA), *(personal.c[c] for c in PERSONAL_FIELDS),
                    *_geometry(t, geometry))
     source: FromClause = t.outerjoin(personal, personal.c.customer_id == t.c.customer_id)
     if chain:
@@ -316,18 +317,3 @@ def iter_frames(
         if progress:
             progress(stage or "export", done, max(total, done))
         yield frame
-
-
-def mask_personal(frame: pl.DataFrame) -> pl.DataFrame:
-    """Personal columns masked: names keep their first character, phones their first 3 and
-    last 4 digits, addresses their first 6 characters."""
-    masks = {
-        "customer_name": pl.col("customer_name").str.slice(0, 1) + pl.lit("**"),
-        "phone": pl.col("phone").str.slice(0, 3) + pl.lit("****")
-        + pl.col("phone").str.slice(-4),
-        "address": pl.col("address").str.slice(0, 6) + pl.lit("***"),
-    }
-    return frame.with_columns(
-        pl.when(pl.col(c).is_null()).then(None).otherwise(m).alias(c)
-        for c, m in masks.items() if c in frame.columns
-    )

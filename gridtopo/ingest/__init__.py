@@ -10,10 +10,9 @@ table (:data:`TABLES`) the loadable rows and the quarantined ones, plus a
 from gridtopo.ingest.contracts import contract
 from gridtopo.ingest.profile import Profile, ProfileError, TableProfile, load_profile
 from gridtopo.ingest.sources import FileAccount, SourceBundle, TableData, read_sources
-from gridtopo.ingest.tables import PERSONAL_FIELDS, TABLES, Field, Table, canonical_schema
+from gridtopo.ingest.tables import TABLES, Field, Table, canonical_schema
 
 __all__ = [
-    "PERSONAL_FIELDS",
     "TABLES",
     "Field",
     "FileAccount",

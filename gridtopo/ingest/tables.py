@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
 import polars as pl
+
+from gridtopo.privacy import PERSONAL_FIELDS
 
 FieldKind = Literal["id", "text", "number", "datetime", "boolean", "enum", "wkt"]
 """How a field's text is converted: ``id``/``text`` stay text (ids keep leading zeros),
@@ -211,10 +213,15 @@ def _id(name: str, *aliases: str, required: bool = False, unique: bool = False) 
     return Field(name, "id", aliases, required=required, unique=unique, max_length=ID_LENGTH)
 
 
-def _name(name: str, *aliases: str, required: bool = False, personal: bool = False,
-          repeated: bool = False) -> Field:
-    return Field(name, "text", aliases, required=required, personal=personal,
-                 max_length=NAME_LENGTH, repeated=repeated)
+def _name(name: str, *aliases: str, required: bool = False, repeated: bool = False) -> Field:
+    return Field(name, "text", aliases, required=required, max_length=NAME_LENGTH,
+                 repeated=repeated)
+
+
+def _personal_marked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
+    """``fields`` with those :data:`gridtopo.privacy.PERSONAL_FIELDS` names marked
+    ``personal``: the privacy module says which fields are personal data, once."""
+    return tuple(replace(f, personal=f.name in PERSONAL_FIELDS) for f in fields)
 
 
 def _updated_at() -> Field:
@@ -242,12 +249,12 @@ def _capacity(*aliases: str) -> Field:
 
 CUSTOMERS = Table(
     "customers", "marketing",
-    (
+    _personal_marked((
         _id("customer_id", "户号", "用户编号", "客户编号", "用户号", "account_no",
             required=True, unique=True),
-        _name("customer_name", "户名", "用户名称", "客户名称", required=True, personal=True),
-        Field("address", "text", ("用电地址", "地址"), personal=True),
-        Field("phone", "text", ("联系电话", "手机号码", "移动电话", "电话"), personal=True,
+        _name("customer_name", "户名", "用户名称", "客户名称", required=True),
+        Field("address", "text", ("用电地址", "地址")),
+        Field("phone", "text", ("联系电话", "手机号码", "移动电话", "电话"),
               max_length=ID_LENGTH),
         _id("area_code", "台区编号", "台区编码", required=True),
         _name("area_name", "台区名称", repeated=True),
@@ -262,7 +269,7 @@ CUSTOMERS = Table(
               values=CUSTOMER_STATUS, default="active", repeated=True),
         *_lon_lat(),
         _updated_at(),
-    ),
+    )),
     ("customers", "customer", "用户档案", "用户", "用户信息", "客户档案", "用电客户"),
     geometry="point",
 )
@@ -349,8 +356,6 @@ TABLES: Mapping[str, Table] = MappingProxyType({
 })
 """Every canonical table by name, distribution tables first."""
 
-PERSONAL_FIELDS: tuple[str, ...] = tuple(f.name for f in CUSTOMERS.fields if f.personal)
-"""Customers' personal-data fields (name, address, phone)."""
 
 
 def canonical_schema(table: str) -> dict[str, pl.DataType]:

@@ -65,6 +65,8 @@ class EventNotFoundError(UnknownIdError):
 class EventStateError(GridtopoError):
     """The event cannot change that way (e.g. closing a closed event, ending before start)."""
 
+    http_status = 409
+
 
 def _event_dict(event: OutageEvent) -> dict[str, Any]:
     return {

@@ -31,6 +31,7 @@ from gridtopo.topology.queries import _find
 
 CUSTOMER_HEADERS = ("customer_id", "户号", "用户编号", "客户编号")
 MAX_CALLS = 100_000
+"""Trouble calls one prediction takes at most, from a calls file or over the API."""
 
 
 def read_calls(path: Path) -> list[str]:

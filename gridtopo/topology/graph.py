@@ -39,6 +39,8 @@ from gridtopo.errors import GridtopoError
 class UnknownIdError(GridtopoError, KeyError):
     """Ids (device, customer, transformer, ...) that the model does not hold; names them."""
 
+    http_status = 404
+
     def __init__(self, kind: str, ids: Iterable[str]) -> None:
         self.kind = kind
         self.ids = sorted(ids)

@@ -68,6 +68,8 @@ CUSTOMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 class IndexMissingError(GridtopoError):
     """No usable index file where one was required."""
 
+    http_status = 503
+
 
 def index_dir(engine: Engine) -> Path:
     """Where the index of ``engine``'s database lives (see the module docstring)."""

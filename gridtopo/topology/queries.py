@@ -37,6 +37,8 @@ class SwitchingError(GridtopoError):
     """A switching request that cannot be carried out as asked: a device both opened and
     closed, or closed although it is not a normally-open, in-service switching device."""
 
+    http_status = 422
+
 
 @dataclass
 class Impact:
@@ -157,11 +159,6 @@ def _picked_up(index: QueryIndex, closed: np.ndarray, picked: np.ndarray, via: n
     return result
 
 
-def page(numbers: np.ndarray, limit: int, offset: int) -> np.ndarray:
-    """One page of an array of entity numbers."""
-    return numbers[offset:offset + limit]
-
-
 def impact_customers(index: QueryIndex, result: Impact) -> list[str]:
     """Customer ids (active accounts) that the outage ``result`` leaves without supply."""
     return index.names(index.customer_ids, index.customers_at(result.positions))
@@ -200,6 +197,8 @@ def _find(ids: np.ndarray, key: str) -> int:
 
 class UnlinkedCustomerError(GridtopoError):
     """A customer with no reconciled transformer: its supply path is unknown."""
+
+    http_status = 409
 
     def __init__(self, customer: str) -> None:
         super().__init__(f"customer {customer} has no reconciled transformer, so its supply "

@@ -38,6 +38,8 @@ from gridtopo.errors import GridtopoError
 class SnapshotNotFoundError(GridtopoError):
     """``--as-of`` names no recorded state of the model (before the first snapshot, unknown)."""
 
+    http_status = 404
+
 
 @dataclass(frozen=True)
 class SnapshotInfo:

@@ -33,9 +33,13 @@ BBox = tuple[float, float, float, float]
 class UnknownFilterError(GridtopoError):
     """A ``--station`` or ``--feeder`` names an id the model (as of the run) does not hold."""
 
+    http_status = 404
+
 
 class BBoxError(GridtopoError):
     """``--bbox`` is not four numbers minlon,minlat,maxlon,maxlat with min < max."""
+
+    http_status = 422
 
 
 def parse_bbox(text: str) -> BBox:
