@@ -19,8 +19,10 @@ through another worker or the CLI shows within a second. Verified keys are remem
 ``last_used_at`` is written at most once per ``touch_seconds`` (60 s) per key and worker, by a
 background thread, so that requests never wait for that write.
 
->>> app = create_app(engine)  # doctest: +SKIP
->>> # gridtopo serve --workers 2   (uvicorn, see gridtopo.cli.service)
+>>> from fastapi.testclient import TestClient
+>>> TestClient(create_app(engine)).get("/health").json()["status"]
+'ok'
+>>> # gridtopo serve   (uvicorn, see gridtopo.cli.service)
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ scope's run, within its filters. Personal data is masked (:mod:`gridtopo.privacy
 ``personal=True``; text that a spreadsheet would run as a formula is quoted
 (:mod:`gridtopo.exports.formulas`).
 
->>> export_csv(engine, Path("out/"), Scope(as_of="2024-12-31"))  # doctest: +SKIP
-{'stations.csv': 12, ..., 'customer_links.csv': 20000}
+>>> from gridtopo.db.read.scope import Scope
+>>> written = export_csv(engine, Path("out/"), Scope(as_of="1"))
+>>> written["edges.csv"], written["customers.csv"], written["customer_links.csv"]
+(80, 2494, 2494)
 """
 
 from __future__ import annotations

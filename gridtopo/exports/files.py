@@ -5,8 +5,10 @@ place only once it is complete, so an interrupted export (a full disk, a killed 
 leaves a half-written file under the final name. Existing outputs are refused unless the user
 asked to overwrite them — checked for every file *before* anything is written.
 
->>> with atomic_path(Path("out/model.gpkg")) as partial:  # doctest: +SKIP
-...     write_everything(partial)                        # renamed to out/model.gpkg on success
+>>> with atomic_path(Path("out/model.txt")) as partial:
+...     _ = partial.write_text("the whole export")     # renamed to out/model.txt on success
+>>> sorted(p.name for p in Path("out").iterdir())
+['model.txt']
 """
 
 from __future__ import annotations

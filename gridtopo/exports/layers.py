@@ -12,9 +12,12 @@ writers with :func:`gridtopo.privacy.mask_frame` unless the export asked for it 
 API and the CLI mask by: ``张三丰`` → ``张**``, ``13812345678`` → ``138****5678``, an address
 keeps at most its first 6 characters.
 
->>> with engine.connect() as conn:  # doctest: +SKIP
-...     for frame in iter_frames(conn, edges(view, "wkb"), EDGE_SCHEMA):
-...         writer.append(frame)
+>>> from gridtopo.db.read.scope import Scope, open_view
+>>> with engine.connect() as conn:
+...     view = open_view(conn, Scope(feeders=("XL-000002",)))
+...     sizes = [frame.height for frame in iter_frames(conn, edges(view, None), EDGE_SCHEMA)]
+>>> sizes
+[24]
 """
 
 from __future__ import annotations

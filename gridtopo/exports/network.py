@@ -6,8 +6,11 @@ understands it; this module feeds that module's :func:`graph_from_frames` with f
 so the graph is the one of the chosen run and scope. "Energized" therefore means exactly what
 it means everywhere else in gridtopo (:func:`~gridtopo.topology.graph.energized_nodes`).
 
->>> with engine.connect() as conn:  # doctest: +SKIP
-...     G = read_network(conn, open_view(conn, Scope(as_of="3"))).graph()
+>>> from gridtopo.db.read.scope import Scope, open_view
+>>> with engine.connect() as conn:
+...     G = read_network(conn, open_view(conn, Scope(as_of="1", feeders=("XL-000002",)))).graph()
+>>> G.number_of_edges(), G.graph["sources"]
+(24, {'XL-000002': 'N00000056'})
 """
 
 from __future__ import annotations

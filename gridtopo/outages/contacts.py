@@ -4,8 +4,8 @@ Names, phones and addresses live in ``customer_personal``. Callers without the r
 personal data get them masked by the one rule of :mod:`gridtopo.privacy` (``李**``,
 ``138****5678``, ``广东省惠州市**``) — the same values an export without ``--personal`` holds.
 
->>> contacts(engine, ["0300000000017"], reveal=False)  # doctest: +SKIP
-{'0300000000017': {'name': '李**', 'phone': '138****5678', 'address': '广东省惠州市**'}}
+>>> contacts(engine, ["0300100000000"], reveal=False)
+{'0300100000000': {'name': '余**', 'phone': '183****1304', 'address': '广东省东莞市**'}}
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ Calls file: CSV (UTF-8, optional BOM) with a header holding ``customer_id`` (or 
 other columns (time, phone, note) are ignored. A blank id or a short row is an error naming the
 file and line; ids the model does not hold are reported, not fatal.
 
->>> predict_outage(index, ["0300000000017", "0300000000018"])["predictions"][0]["device"]
-... # doctest: +SKIP
-'SB-00000006'
+>>> from gridtopo.topology.index import load_index
+>>> calls = ["0300100006667", "0300100006669", "0300100006673"]   # all fed by PB-0001001
+>>> best = predict_outage(load_index(engine), calls)["predictions"][0]
+>>> best["device"], best["kind"], best["calls"]
+('SB-00000029', 'fuse', 3)
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ MAX_CALLS = 100_000
 def read_calls(path: Path) -> list[str]:
     """Customer ids of a calls file; :class:`InputError` naming the file and line if malformed.
 
-    >>> read_calls(Path("calls.csv"))  # doctest: +SKIP
+    >>> lines = ["户号", "0300000000017", "0300000000018"]
+    >>> _ = Path("calls.csv").write_text("\\n".join(lines), encoding="utf-8")
+    >>> read_calls(Path("calls.csv"))
     ['0300000000017', '0300000000018']
     """
     try:
