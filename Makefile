@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 DEMO_DIR ?= demo
 DEMO_CUSTOMERS ?= 50000
+# both cores: the suite (tests, doctests, both stores) is written to run in parallel
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup system demo test lint bench clean
 
