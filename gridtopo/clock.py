@@ -40,6 +40,16 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC without its zone: how the model's frames hold timestamps (as SQLite
+    stores them), so a clock can be compared with them.
+
+    >>> naive_utc(dt.datetime(2024, 12, 31, 16, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))))
+    datetime.datetime(2024, 12, 31, 8, 0)
+    """
+    return as_utc(value).replace(tzinfo=None)
+
+
 def parse_iso(text: str) -> dt.datetime:
     """An ISO date or date-time as aware UTC (no offset means UTC); ``ValueError`` otherwise."""
     return as_utc(dt.datetime.fromisoformat(text))

@@ -42,6 +42,7 @@ from typing import Any
 
 import polars as pl
 
+from gridtopo.clock import naive_utc
 from gridtopo.quality.facts import Facts
 from gridtopo.reconcile.names import feeder_key
 
@@ -55,7 +56,7 @@ def _frames(facts: Facts) -> tuple[dict[str, pl.DataFrame], int]:
     population = facts.customers.height
     sample = (facts.customers.sample(n=cfg.gx_sample, seed=SEED)
               if population > cfg.gx_sample else facts.customers)
-    now = cfg.now.replace(tzinfo=None)
+    now = naive_utc(cfg.now)
     customers = sample.join(
         m.feeders.select("feeder_id", pl.col("feeder_name").alias("chain_name")),
         on="feeder_id", how="left",

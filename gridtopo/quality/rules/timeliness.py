@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from gridtopo.clock import naive_utc
 from gridtopo.quality.facts import Facts
 from gridtopo.quality.rules._common import findings, json
 
@@ -11,7 +12,7 @@ from gridtopo.quality.rules._common import findings, json
 def record_stale(f: Facts) -> pl.DataFrame:
     """Customers, areas and transformers not updated within ``max_age_days`` of ``now``."""
     days = f.config.threshold("record_stale", "max_age_days")
-    now = f.config.now.replace(tzinfo=None)
+    now = naive_utc(f.config.now)
     age = (pl.lit(now) - pl.col("updated_at")).dt.total_days()
 
     def stale(frame: pl.DataFrame, kind: str, key: str, feeder: str | None) -> pl.DataFrame:
