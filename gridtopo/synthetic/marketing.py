@@ -2,7 +2,10 @@
 
 Areas are one per transformer, coded ``TQ`` + the city's 4-digit admin code + a 7-digit
 serial that has nothing to do with distribution ids, and carry the feeder/station names as
-marketing spells them. Customers are generated column-wise in chunks (never a Python loop per
+marketing spells them (:mod:`gridtopo.synthetic.names`: every spelling class of the input
+contract, each feeder and station with a habitual spelling three areas in four use); a
+customer's 线路名称 is its area's, or for :data:`OTHER_SPELLING` of customers another clerk's
+spelling of the same feeder. Customers are generated column-wise in chunks (never a Python loop per
 customer), grouped by area in area-code order, with their defects applied to each chunk
 before it is encoded and appended; ``truth/customer_links.csv`` is written alongside.
 Duplicate rows (exact or conflicting) follow the last customer of the chunk their original
