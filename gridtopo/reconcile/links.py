@@ -18,10 +18,11 @@ How each link is decided (highest priority first):
     the area's ``pms_transformer_id`` names it (+4), the transformer's ``marketing_area_code``
     names the area (+4), normalised names equal on the area's feeder (+2), the transformer is the
     clear nearest one on that feeder to the area's customers (+1), it is on the feeder marketing
-    names (+1) — the transformer's feeder being its decided ``transformer_feeder`` link, and
-    "equal names" :func:`gridtopo.reconcile.names.same_name`'s equal keys — and pairs are
-    taken best score first, one transformer per area and one area per
-    transformer. A best score shared by two candidates of one area is a conflict: unlinked.
+    names (+1) — and pairs are taken best score first, one transformer per area and one area per
+    transformer. A transformer's feeder here is its decided ``transformer_feeder`` link (so a
+    dangling feeder code does not hide it), and names are equal when their keys are
+    (:mod:`gridtopo.reconcile.names`, the same test as :func:`~gridtopo.reconcile.names.same_name`
+    in the audits). A best score shared by two candidates of one area is a conflict: unlinked.
     Location alone decides only under a much stricter rule (:data:`SPATIAL_DECIDE_MAX_M`).
     The method is ``cross_system_id`` when an id supports the pair, else ``name_match``, else
     ``spatial_match``; the confidence follows the evidence (see :data:`CONFIDENCE`).

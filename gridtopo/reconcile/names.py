@@ -126,12 +126,11 @@ def _number(text: str) -> int:
     """The value of an arabic, Chinese or Roman numeral as :data:`_NUMBER` matches it."""
     if text.isdigit():
         return int(text)
-    if text[0] in _DIGITS or text[0] == "十":
-        tens, _, units = text.rpartition("十")
-        if "十" not in text:
-            return _DIGITS.index(text) + 1
-        return ((_DIGITS.index(tens) + 1) if tens else 1) * 10 + (
-            (_DIGITS.index(units) + 1) if units else 0)
+    if "十" in text:  # 十, 十二, 二十, 二十三
+        tens, _, units = text.partition("十")
+        return (_number(tens) if tens else 1) * 10 + (_number(units) if units else 0)
+    if text in _DIGITS:
+        return _DIGITS.index(text) + 1
     total = 0
     for i, ch in enumerate(text):
         value = _ROMAN_VALUES[ch]
