@@ -53,6 +53,12 @@ def test_recall_per_defect_kind(db_url: str, dense_sources: Path) -> None:
     low = {k: r for k, r in injected.items() if r["recall"] < 0.95}
     assert not low, low
     assert score["unmatched_share"] <= 0.01, score["unmatched_by_rule"]
+    # A customer's feeder name is reported exactly when it names another feeder, however the
+    # clerks spelled the right one.
+    reported = result.findings.filter(pl.col("rule") == "customer_feeder_name_mismatch")
+    mismatched = pl.read_csv(dense_sources / "truth/defects.csv", infer_schema=False).filter(
+        pl.col("defect") == "name_mismatch")
+    assert set(reported["entity_id"]) == set(mismatched["entity_id"]) != set()
 
 
 def test_statuses_carry_over_and_fixed_findings_reopen(model_engine: Engine) -> None:

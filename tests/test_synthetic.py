@@ -270,9 +270,75 @@ def test_names_spelled_differently_but_recognisably(province: Province) -> None:
     assert all(any(b in s for b in bases) for s in spellings.unique().to_list())
     assert province["distribution/stations.csv"]["station_name"].str.contains(
         r"^(110|35)kV.+站$").all()
-    assert areas["台区名称"].str.contains("台区|公变|专变").all()
+    assert areas["台区名称"].str.contains("台区|公变|专变|配变|变压器").all()
     assert province["distribution/transformers.csv"]["transformer_name"].str.contains(
         "配变$|公变$|专变$").all()
+
+
+def test_spelling_tables_state_rates_in_percent() -> None:
+    tables = {id(t): t for ts in names_module.SPELLING_CLASSES.values() for t in ts}
+    assert len(tables) == 11
+    for table in tables.values():
+        assert sum(w for _, w in table) == 100, table
+        assert all(w > 0 for _, w in table)
+
+
+# Each spelling class of sources.md, as a pattern that only that class produces.
+SPELLING_SIGNS = {
+    "full width": "[０-９ｋＫＶ＃（）]",
+    "10KV": "^ ?10KV",
+    "10kv": "^ ?10kv",
+    "千伏": "千伏",
+    "Roman character": "[ⅠⅡⅢⅣⅤ]",
+    "Latin capitals": "[^A-Za-z](I|II|III|IV|V)(线|回|号|台|公|配)",
+    "Latin lower case": "[^A-Za-z]i{1,3}(线|回)",
+    "#n": "#[0-9]",
+    "＃n": "＃[0-9０-９]",
+    "n#": "[0-9]#",
+    "n号": "[0-9]号",
+    "Chinese numeral": "[一二三四五六七八九十](线|回|号|台|公|配)",
+    "(n)": r"\([0-9]\)",
+    "（n）": "（[0-9０-９]+）",
+    "ordinal after kind": "(线|回|台区|公变)[#＃(（]?[0-9]",
+    "线路": "线路",
+    "回": "回",
+    "变电所": "变电所",
+    "公用变压器": "公用变压器",
+    "专用变压器": "专用变压器",
+    "stacked": "公变台区",
+    "bracketed kind": "[(（]专变[)）]",
+    "leading space": "^ ",
+    "trailing space": " $",
+    "inner space": "[^ ] [^ ]",
+    "remark": "[(（【](公用|备用|改造|新)[)）】]",
+}
+
+
+def test_marketing_spellings_show_every_class(province: Province) -> None:
+    areas = province["marketing/transformer_areas.csv"]
+    marketing = pl.concat([areas["台区名称"], areas["线路名称"], areas["变电站名称"],
+                           province["marketing/customers.csv"]["线路名称"].unique()])
+    missing = [c for c, sign in SPELLING_SIGNS.items() if not marketing.str.contains(sign).any()]
+    assert not missing
+
+
+def test_spellings_follow_the_stated_rates() -> None:
+    feeders = pl.Series([names_module.feeder_name_marketing("龙华", 2, v) for v in range(20_000)])
+    areas = pl.Series([names_module.area_name_marketing("龙华村", 3, False, v)
+                       for v in range(20_000)])
+
+    def share(names: pl.Series, pattern: str) -> float:
+        return float(names.str.contains(pattern).mean())  # type: ignore[arg-type]
+
+    assert share(feeders, "^ ?(10|１０)") == pytest.approx(0.50, abs=0.015)
+    assert share(feeders, "千伏") == pytest.approx(0.10 * 0.96, abs=0.01)
+    assert share(feeders, "^ ?１０") == pytest.approx(0.50 * 0.04, abs=0.005)
+    assert share(feeders, "Ⅱ") == pytest.approx(0.28, abs=0.015)
+    assert share(feeders, "线路") == pytest.approx(0.20, abs=0.015)
+    assert share(areas, "[^0-9]3#|３＃") == pytest.approx(0.14, abs=0.01)
+    assert share(areas, "公变台区") == pytest.approx(0.18, abs=0.015)
+    assert share(areas, "(台区|公变|配变|变压器)[ 　]?[#＃(（]?[3３三Ⅲ]") == pytest.approx(
+        0.15, abs=0.015)
 
 
 def test_vocabulary_is_gbk_encodable() -> None:
@@ -283,8 +349,9 @@ def test_vocabulary_is_gbk_encodable() -> None:
             + names_module.place_names(np.random.default_rng(0), names_module.vocabulary_size())
             + [names_module.feeder_name_marketing("龙华", k, v) for k in range(5)
                for v in range(100)]
-            + [names_module.area_name_marketing("龙华村", 1, d, v) for d in (True, False)
-               for v in range(100)])
+            + [names_module.area_name_marketing("龙华村", k, d, v) for d in (True, False)
+               for k in (1, 12, 40) for v in range(100)]
+            + [names_module.station_name_marketing("龙华", 110, v) for v in range(100)])
     for text in pool:
         text.encode("gbk")
 

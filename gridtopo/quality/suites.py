@@ -44,7 +44,7 @@ import polars as pl
 
 from gridtopo.clock import naive_utc
 from gridtopo.quality.facts import Facts
-from gridtopo.reconcile.names import feeder_key
+from gridtopo.reconcile.names import same_name
 
 SEED = 20241231
 DOCS_INDEX = "uncommitted/data_docs/local_site/index.html"
@@ -65,7 +65,7 @@ def _frames(facts: Facts) -> tuple[dict[str, pl.DataFrame], int]:
         "transformer_id", "feeder_id", "station_id",
         (pl.lit(now) - pl.col("updated_at")).dt.total_days().alias("age_days"),
         (pl.col("feeder_name").is_null() | (pl.col("feeder_name") == pl.col("feeder_id"))
-         | (feeder_key(pl.col("feeder_name")) == feeder_key(pl.col("chain_name"))))
+         | same_name("feeder", pl.col("feeder_name"), pl.col("chain_name")))
         .alias("feeder_name_consistent"),
     )
     transformers = facts.transformers.select(

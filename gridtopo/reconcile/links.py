@@ -19,7 +19,10 @@ How each link is decided (highest priority first):
     names the area (+4), normalised names equal on the area's feeder (+2), the transformer is the
     clear nearest one on that feeder to the area's customers (+1), it is on the feeder marketing
     names (+1) — and pairs are taken best score first, one transformer per area and one area per
-    transformer. A best score shared by two candidates of one area is a conflict: unlinked.
+    transformer. A transformer's feeder here is its decided ``transformer_feeder`` link (so a
+    dangling feeder code does not hide it), and names are equal when their keys are
+    (:mod:`gridtopo.reconcile.names`, the same test as :func:`~gridtopo.reconcile.names.same_name`
+    in the audits). A best score shared by two candidates of one area is a conflict: unlinked.
     Location alone decides only under a much stricter rule (:data:`SPATIAL_DECIDE_MAX_M`).
     The method is ``cross_system_id`` when an id supports the pair, else ``name_match``, else
     ``spatial_match``; the confidence follows the evidence (see :data:`CONFIDENCE`).
@@ -592,8 +595,14 @@ def reconcile(
                                               "feeder_station")
     tx_links, tx_un = apply_decisions(*link_transformers(transformers, feeders, edges), decided,
                                       "transformer_feeder")
+    # Areas are matched to transformers on the feeder decided above, not on the raw feeder
+    # code: a transformer with a dangling code still stands on the feeder of its node.
+    placed = transformers.drop("feeder_id").join(
+        tx_links.select(pl.col("from_id").alias("transformer_id"),
+                        pl.col("to_id").alias("feeder_id")),
+        on="transformer_id", how="left")
     area_links, area_un = apply_decisions(
-        *link_areas(areas, transformers, feeders, stations, customers), decided,
+        *link_areas(areas, placed, feeders, stations, customers), decided,
         "area_transformer",
     )
     customer_links, cust_un = link_customers(customers, area_links, decided)

@@ -125,9 +125,11 @@ _KINDS = (
                "Customer coordinates 2–20 km away from its transformer.", 0.002,
                "accuracy audit: distance to the linked transformer", "customers"),
     DefectKind("name_mismatch", CUSTOMERS,
-               "Customer 线路名称 names another feeder of its station (wrong, not a spelling "
-               "variant).", 0.005,
-               "accuracy audit: marketing feeder name vs. the reconciled chain", "customers"),
+               "Customer 线路名称 names another feeder, of its station when it has one (a "
+               "different base or ordinal, in any marketing spelling; not a spelling "
+               "variant of its own feeder).", 0.005,
+               "consistency audit customer_feeder_name_mismatch: marketing feeder name vs. "
+               "the reconciled chain", "customers"),
     DefectKind("stale_record", f"{CUSTOMERS}|{AREAS}|{TRANSFORMERS}",
                "更新时间/updated_at three to seven years before the reference date.", 0.01,
                "timeliness audit", "records"),

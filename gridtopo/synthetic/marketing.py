@@ -2,7 +2,10 @@
 
 Areas are one per transformer, coded ``TQ`` + the city's 4-digit admin code + a 7-digit
 serial that has nothing to do with distribution ids, and carry the feeder/station names as
-marketing spells them. Customers are generated column-wise in chunks (never a Python loop per
+marketing spells them (:mod:`gridtopo.synthetic.names`: every spelling class of the input
+contract, each feeder and station with a habitual spelling three areas in four use); a
+customer's 线路名称 is its area's, or for :data:`OTHER_SPELLING` of customers another clerk's
+spelling of the same feeder. Customers are generated column-wise in chunks (never a Python loop per
 customer), grouped by area in area-code order, with their defects applied to each chunk
 before it is encoded and appended; ``truth/customer_links.csv`` is written alongside.
 Duplicate rows (exact or conflicting) follow the last customer of the chunk their original
@@ -52,12 +55,16 @@ CUSTOMER_TRUTH_COLUMNS = ["customer_id", "area_code", "transformer_id", "feeder_
 AREA_TRUTH_COLUMNS = ["area_code", "transformer_id", "recoverable", "evidence"]
 CHUNK = 500_000  # customers per generated block; fixed so that output is deterministic
 
+VARIANTS = 1 << 62  # spelling variant numbers (see gridtopo.synthetic.names)
+OTHER_SPELLING = 0.1
+"""Share of customers whose 线路名称 another clerk spelled: the area's feeder in an
+independent spelling, not the area's own."""
 ORPHAN_SERIAL = 9_000_000  # area serials at or above this are never assigned to a real area
 PHONE_PREFIXES = ("130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "147",
                   "150", "151", "152", "153", "155", "156", "157", "158", "159", "166", "170",
                   "176", "177", "178", "180", "181", "182", "183", "184", "185", "186", "187",
                   "188", "189", "191", "198", "199")
-BAD_TIMESTAMPS = ("未知", "2023-02-30 08:00:00", "0000-00-00 00:00:00", "20230815")
+BAD_TIMESTAMPS = ("未知", "2023-02-30 08:00:00", "0000-00-00 00:00:00", "2023-13-01 08:00:00")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class Areas:
     code: pl.Series
     name: pl.Series
     feeder_name: pl.Series
+    feeder_name_other: pl.Series  # a second clerk's spelling, on OTHER_SPELLING of customers
     station_name: pl.Series
     address: pl.Series  # address prefix of its customers
     owner: pl.Series  # customer name of a dedicated (专变) area
@@ -89,20 +97,27 @@ def build_areas(rng: np.random.Generator, net: Network, customers: int) -> Areas
     code = pl.Series(admin) + pl.Series(serial).cast(pl.Utf8).str.zfill(7)
     code = ("TQ" + code).rename("")
 
-    # Each feeder/station has a habitual marketing spelling, used by 3 areas in 4.
-    fd_variant = rng.integers(0, 1 << 20, net.feeder_station.size)
-    st_variant = rng.integers(0, 1 << 20, net.station_voltage.size)
-    f_var = np.where(rng.random(n) < 0.75, fd_variant[net.tr_feeder], rng.integers(0, 1 << 20, n))
-    s_var = np.where(rng.random(n) < 0.75, st_variant[station], rng.integers(0, 1 << 20, n))
+    # Each feeder/station has a habitual marketing spelling, used by 3 areas in 4; the other
+    # areas, and a second clerk's spelling some customers carry, are drawn afresh.
+    fd_variant = rng.integers(0, VARIANTS, net.feeder_station.size)
+    st_variant = rng.integers(0, VARIANTS, net.station_voltage.size)
+    f_var = np.where(rng.random(n) < 0.75, fd_variant[net.tr_feeder], rng.integers(0, VARIANTS, n))
+    s_var = np.where(rng.random(n) < 0.75, st_variant[station], rng.integers(0, VARIANTS, n))
     fd = net.tr_feeder
-    feeder_name = [names.feeder_name_marketing(net.feeder_base[f], int(net.feeder_numeral[f]),
-                                               int(v)) for f, v in zip(fd, f_var, strict=True)]
+
+    def feeder_names(variants: IntArray) -> pl.Series:
+        return pl.Series([names.feeder_name_marketing(net.feeder_base[f],
+                                                      int(net.feeder_numeral[f]), int(v))
+                          for f, v in zip(fd, variants, strict=True)], dtype=pl.Utf8)
+
+    feeder_name = feeder_names(f_var)
+    feeder_name_other = feeder_names(rng.integers(0, VARIANTS, n))
     station_name = [names.station_name_marketing(net.station_base[s],
                                                  int(net.station_voltage[s]), int(v))
                     for s, v in zip(station, s_var, strict=True)]
     area_name = [names.area_name_marketing(s, int(k), bool(d), int(v)) for s, k, d, v in
                  zip(net.tr_stem, net.tr_number, net.tr_dedicated,
-                     rng.integers(0, 1 << 20, n), strict=True)]
+                     rng.integers(0, VARIANTS, n), strict=True)]
 
     city_names = [c.name for c in names.CITIES]
     st_district = [names.CITIES[c].districts[int(rng.integers(len(names.CITIES[c].districts)))]
@@ -130,7 +145,8 @@ def build_areas(rng: np.random.Generator, net: Network, customers: int) -> Areas
     order = np.asarray(code.arg_sort().to_numpy(), dtype=np.int64)
     line = np.empty(n, dtype=np.int64)
     line[order] = np.arange(n) + 2
-    return Areas(code=code, name=pl.Series(area_name), feeder_name=pl.Series(feeder_name),
+    return Areas(code=code, name=pl.Series(area_name), feeder_name=feeder_name,
+                 feeder_name_other=feeder_name_other,
                  station_name=pl.Series(station_name), address=pl.Series(address),
                  owner=pl.Series(owner), admin_code=pl.Series(admin), customers=counts,
                  order=order, line=line)
@@ -256,7 +272,9 @@ def _customer_block(rng: np.random.Generator, ctx: _Context, lo: int, hi: int
         "联系电话": _phones(rng, n),
         "台区编号": areas.code.gather(ts),
         "台区名称": areas.name.gather(ts),
-        "线路名称": areas.feeder_name.gather(ts),
+        "线路名称": pl.select(pl.when(pl.Series(rng.random(n) < OTHER_SPELLING))
+                          .then(areas.feeder_name_other.gather(ts))
+                          .otherwise(areas.feeder_name.gather(ts))).to_series(),
         "变电站名称": areas.station_name.gather(ts),
         "电能表资产号": "0310" + pl.Series(8_000_000_000 + 7 * i + rng.integers(0, 7, n)).cast(
             pl.Utf8).str.zfill(18),
@@ -348,7 +366,7 @@ def _apply_customer_defects(rng: np.random.Generator, ctx: _Context, cols: dict[
     pos, alt = pos[alt >= 0], alt[alt >= 0]
     wrong = [names.feeder_name_marketing(ctx.net.feeder_base[f], int(ctx.net.feeder_numeral[f]),
                                          int(v))
-             for f, v in zip(alt, rng.integers(0, 1 << 20, alt.size), strict=True)]
+             for f, v in zip(alt, rng.integers(0, VARIANTS, alt.size), strict=True)]
     change("name_mismatch", pos, "线路名称", pl.Series(wrong, dtype=pl.Utf8))
 
     pos, _ = _local(plan, "stale_record", lo, hi)

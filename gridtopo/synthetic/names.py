@@ -3,15 +3,18 @@
 Names are what reconciliation falls back on when codes are missing, so they must look like
 the real thing: place names built from common Cantonese/Hakka/Teochew toponym syllables,
 people's names from the commonest Guangdong surnames, and — above all — the *same* object
-spelled the way each system spells it (distribution ``10kV龙华线`` vs marketing ``龙华线``,
-``10KV龙华线`` or ``龙华1线``; transformer ``龙华村1号配变`` vs area ``龙华村#1台区``).
+spelled the way each system spells it: distribution one way (``10kV龙华Ⅱ线``, ``龙华村1号配变``),
+marketing in every spelling class of the input contract at the rates of the tables below
+(:data:`SPELLING_CLASSES`), e.g. ``龙华2号线``, ``１０ＫＶ龙华线路（２）``, ``龙华村 #1公变台区``.
+
+>>> feeder_name_marketing("龙华", 2, 49), area_name_marketing("龙华村", 1, False, 49)
+('10Kv龙华线(2)', '龙华村 (1)配变台区')
 
 Every string here is encodable in GBK; the test-suite checks that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,10 +119,88 @@ GIVEN_CHARS: tuple[str, ...] = tuple(
     "妹娣彩銮雄永耀基裕炳权汉德伦"
 )
 
-# --- spelling variants ----------------------------------------------------------------------
+# --- spelling habits --------------------------------------------------------------------------
+#
+# The distribution system spells names one way (``10kV龙华Ⅱ线``, ``110kV龙华站``, ``龙华村1号配变``,
+# ``X厂专变``). Marketing clerks spell them in every class of the input contract (sources.md,
+# "How names are spelled in real exports"); each class below is drawn independently, at the
+# stated rates (percent of marketing names of the family that can show it), so that a name
+# often combines several (``１０ＫＶ 龙华（２）线路``). The tables are written from the contract,
+# not from what the normaliser accepts: reconciliation must meet them, not the other way round.
 
-ROMAN = ("", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ")
-_FULLWIDTH = str.maketrans("0123456789kKVv#", "０１２３４５６７８９ｋＫＶｖ＃")
+Table = tuple[tuple[str, int], ...]
+"""A spelling class: its forms with relative frequencies (percent)."""
+
+WIDTH: Table = (("half", 96), ("full", 4))
+"""width and case: 4 % typed in full-width mode (``１０ｋＶ``, ``＃``, ``（``, ideographic
+space)."""
+VOLTAGE: Table = (("", 50), ("{kv}kV", 15), ("{kv}KV", 14), ("{kv}kv", 8), ("{kv}Kv", 3),
+                  ("{kv}千伏", 10))
+"""voltage prefix of feeder and station names: none in half, ``10kV``/``10KV``/``10kv``/``10Kv``
+/``10千伏`` otherwise (the feeder's or station's own voltage)."""
+FEEDER_ORDINAL: Table = (("roman", 28), ("latin", 8), ("latin_lower", 2), ("arabic", 18),
+                         ("hao", 12), ("hash", 10), ("hash_fw", 4), ("hash_after", 2),
+                         ("chinese", 8), ("paren", 5), ("paren_fw", 3))
+"""ordinal of a feeder (``Ⅲ``, ``III``, ``iii``, ``3``, ``3号``, ``#3``, ``＃3``, ``3#``, ``三``,
+``(3)``, ``（3）``)."""
+AREA_ORDINAL: Table = (("hash", 22), ("hash_fw", 5), ("hash_after", 14), ("hao", 22),
+                       ("arabic", 8), ("chinese", 5), ("chinese_hao", 4), ("roman", 5),
+                       ("latin", 3), ("paren", 8), ("paren_fw", 4))
+"""ordinal of a public 台区 (``#3``, ``＃3``, ``3#``, ``3号``, ``3``, ``三``, ``三号``, ``Ⅲ``,
+``III``, ``(3)``, ``（3）``)."""
+ORDINAL_PLACE: Table = (("before", 85), ("after", 15))
+"""the ordinal before the kind word (``城东3号线``) or after it (``城东线3号``,
+``竹云社区公变#2``)."""
+FEEDER_KIND: Table = (("线", 65), ("线路", 20), ("回", 10), ("回线", 5))
+STATION_KIND: Table = (("变电站", 35), ("站", 30), ("变", 20), ("变电所", 15))
+PUBLIC_AREA_KIND: Table = (("台区", 35), ("公变", 20), ("公变台区", 18), ("配变", 10),
+                           ("公用变压器", 10), ("配变台区", 4), ("台区公变", 3))
+DEDICATED_AREA_KIND: Table = (("专变台区", 35), ("专变", 25), ("台区", 15), ("专用变压器", 12),
+                              ("(专变)", 8), ("（专变）", 5))
+"""kind words, alone or stacked; a dedicated 台区 may carry its kind as a bracketed remark."""
+SPACES: Table = (("none", 90), ("outer", 4), ("inner", 6))
+"""spaces: leading and/or trailing, or one inner space between two parts (``竹云社区 2号公变``)."""
+REMARK: Table = (("", 96), ("(公用)", 1), ("（备用）", 1), ("(改造)", 1), ("【新】", 1))
+"""a bracketed remark after the name."""
+
+SPELLING_CLASSES: dict[str, tuple[Table, ...]] = {
+    "width and case": (WIDTH, VOLTAGE),
+    "voltage prefix": (VOLTAGE,),
+    "ordinal": (FEEDER_ORDINAL, AREA_ORDINAL, ORDINAL_PLACE),
+    "kind words": (FEEDER_KIND, STATION_KIND, PUBLIC_AREA_KIND, DEDICATED_AREA_KIND),
+    "spaces and brackets": (SPACES, REMARK),
+}
+"""The classes of sources.md and the tables that draw them."""
+
+ROMAN = ("", "Ⅰ", "Ⅱ", "Ⅲ", "Ⅳ", "Ⅴ", "Ⅵ", "Ⅶ", "Ⅷ", "Ⅸ", "Ⅹ", "Ⅺ", "Ⅻ")
+_CHINESE_DIGITS = "一二三四五六七八九"
+_FULLWIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)} | {0x20: 0x3000}
+_MASK = (1 << 64) - 1
+
+
+class _Dice:
+    """Successive weighted picks decoded from one variant number: the same variant always
+    gives the same spelling, and different picks of one name are independent."""
+
+    def __init__(self, variant: int) -> None:
+        z = (variant * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & _MASK  # splitmix64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        self._bits = z ^ (z >> 31)
+
+    def index(self, n: int) -> int:
+        """A uniform pick in ``range(n)``."""
+        self._bits, at = divmod(self._bits, n)
+        return at
+
+    def pick(self, table: Table) -> str:
+        """One form of ``table``, with its relative frequency."""
+        at = self.index(sum(w for _, w in table))
+        for form, weight in table:
+            if at < weight:
+                return form
+            at -= weight
+        raise AssertionError("unreachable")
 
 
 def place_names(rng: np.random.Generator, n: int) -> list[str]:
@@ -139,20 +220,54 @@ def vocabulary_size() -> int:
     return len(_PLACE_FIRST) * len(_PLACE_SECOND)
 
 
-def _form(forms: Sequence[str], weights: Sequence[int], variant: int) -> str:
-    """Pick ``forms[i]`` for an arbitrary non-negative ``variant``, with relative frequencies
-    ``weights`` (so rare habits such as full-width typing stay rare)."""
-    at = variant % sum(weights)
-    for form, w in zip(forms, weights, strict=True):
-        if at < w:
-            return form
-        at -= w
-    raise AssertionError("unreachable")
-
-
 def to_fullwidth(text: str) -> str:
-    """Full-width digits, kV and ``#``, as typed with a Chinese IME in full-width mode."""
+    """Every ASCII character full-width, as typed with a Chinese IME in full-width mode."""
     return text.translate(_FULLWIDTH)
+
+
+def chinese_numeral(n: int) -> str:
+    """``n`` (1–99) in Chinese numerals: 三, 十二, 二十."""
+    tens, units = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _CHINESE_DIGITS[tens - 1] + "十")
+    return head + (_CHINESE_DIGITS[units - 1] if units else "")
+
+
+def latin_numeral(n: int) -> str:
+    """``n`` (1–39) in Latin capitals: III, XIV."""
+    units = ("", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX")
+    return "X" * (n // 10) + units[n % 10]
+
+
+def ordinal(n: int, form: str) -> str:
+    """Ordinal ``n`` written in ``form`` of :data:`FEEDER_ORDINAL` / :data:`AREA_ORDINAL`
+    (forms a number has no way to write, such as Roman above XXXIX, fall back to ``n号``)."""
+    if (form in ("roman", "latin", "latin_lower") and n > 39) or (
+            form.startswith("chinese") and n > 99):
+        form = "hao"
+    if form == "roman" and n >= len(ROMAN):
+        form = "latin"
+    written = {
+        "roman": ROMAN[n] if n < len(ROMAN) else "", "latin": latin_numeral(n),
+        "latin_lower": latin_numeral(n).lower(), "arabic": str(n), "hao": f"{n}号",
+        "hash": f"#{n}", "hash_fw": f"＃{n}", "hash_after": f"{n}#", "chinese": chinese_numeral(n),
+        "chinese_hao": f"{chinese_numeral(n)}号", "paren": f"({n})", "paren_fw": f"（{n}）",
+    }
+    return written[form]
+
+
+def _spell(dice: _Dice, voltage: str, base: str, number: str, kind: str) -> str:
+    """Assemble one marketing spelling from its parts with the class-wide habits (ordinal
+    place, spaces, remark, width) drawn from ``dice``."""
+    after = number and dice.pick(ORDINAL_PLACE) == "after"
+    parts = [p for p in (voltage, base, *((kind, number) if after else (number, kind))) if p]
+    spaces = dice.pick(SPACES)
+    if spaces == "inner" and len(parts) > 1:
+        parts[dice.index(len(parts) - 1)] += " "
+    text = "".join(parts) + dice.pick(REMARK)
+    if spaces == "outer":
+        lead, trail = ((" ", ""), ("", " "), (" ", " "))[dice.index(3)]
+        text = lead + text + trail
+    return to_fullwidth(text) if dice.pick(WIDTH) == "full" else text
 
 
 def station_name_distribution(base: str, voltage_kv: int) -> str:
@@ -161,10 +276,11 @@ def station_name_distribution(base: str, voltage_kv: int) -> str:
 
 
 def station_name_marketing(base: str, voltage_kv: int, variant: int) -> str:
-    """One of the marketing system's spellings of a station name."""
-    forms = (f"{base}变电站", f"{base}站", f"{voltage_kv}kV{base}变电站", f"{voltage_kv}KV{base}站",
-             f"{base}变")
-    return _form(forms, (40, 25, 20, 10, 5), variant)
+    """One marketing spelling of a station: ``龙华变电站``, ``110KV龙华站``, ``１１０ｋＶ龙华变``
+    …"""
+    dice = _Dice(variant)
+    voltage = dice.pick(VOLTAGE).format(kv=voltage_kv)
+    return _spell(dice, voltage, base, "", dice.pick(STATION_KIND))
 
 
 def feeder_name_distribution(base: str, numeral: int) -> str:
@@ -173,15 +289,11 @@ def feeder_name_distribution(base: str, numeral: int) -> str:
 
 
 def feeder_name_marketing(base: str, numeral: int, variant: int) -> str:
-    """One of the marketing spellings of a feeder: prefix dropped or upper-cased, numerals
-    written as Arabic digits or Latin letters, occasionally full-width."""
-    roman = ROMAN[numeral]
-    arabic = str(numeral) if numeral else ""
-    latin = "I" * numeral if numeral <= 3 else "IV"
-    forms = (f"{base}{roman}线", f"10KV{base}{roman}线", f"{base}{arabic}线",
-             f"10kV{base}{arabic}线", f"{base}{latin if numeral else ''}线",
-             to_fullwidth(f"10kV{base}{arabic}线"), f"10kV{base}{roman}线")
-    return _form(forms, (40, 15, 15, 10, 5, 3, 12), variant)
+    """One marketing spelling of a feeder: ``龙华2号线``, ``10KV龙华#2线路``, ``龙华线(二)``…"""
+    dice = _Dice(variant)
+    voltage = dice.pick(VOLTAGE).format(kv=10)
+    number = ordinal(numeral, dice.pick(FEEDER_ORDINAL)) if numeral else ""
+    return _spell(dice, voltage, base, number, dice.pick(FEEDER_KIND))
 
 
 def transformer_name_distribution(stem: str, number: int, dedicated: bool, variant: int) -> str:
@@ -192,10 +304,10 @@ def transformer_name_distribution(stem: str, number: int, dedicated: bool, varia
 
 
 def area_name_marketing(stem: str, number: int, dedicated: bool, variant: int) -> str:
-    """Marketing 台区 name for a transformer: ``龙华村#1台区``, ``龙华村1#公变台区``…"""
+    """Marketing 台区 name of a transformer: ``龙华村#1台区``, ``龙华村 1#公变台区``,
+    ``X厂(专变)``…"""
+    dice = _Dice(variant)
     if dedicated:
-        return _form((f"{stem}专变台区", f"{stem}专变", f"{stem}台区"), (5, 3, 2), variant)
-    forms = (f"{stem}#{number}台区", f"{stem}{number}#公变台区", f"{stem}{number}号台区",
-             f"{stem}{number}号公变", to_fullwidth(f"{stem}#{number}台区"),
-             f"{stem}{number}#台区")
-    return _form(forms, (30, 25, 20, 12, 3, 10), variant)
+        return _spell(dice, "", stem, "", dice.pick(DEDICATED_AREA_KIND))
+    return _spell(dice, "", stem, ordinal(number, dice.pick(AREA_ORDINAL)),
+                  dice.pick(PUBLIC_AREA_KIND))

@@ -7,13 +7,11 @@ the chain the reconciliation decided, names are compared once normalised by
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 
 from gridtopo.quality.facts import Facts
 from gridtopo.quality.rules._common import edit_fix, findings, json
-from gridtopo.reconcile.names import feeder_key, transformer_key
+from gridtopo.reconcile.names import same_name
 
 
 def area_pms_id_conflict(f: Facts) -> pl.DataFrame:
@@ -70,15 +68,6 @@ def transformer_feeder_code_unknown(f: Facts) -> pl.DataFrame:
     )
 
 
-def keyed(frame: pl.DataFrame, column: str, key: Callable[[pl.Expr], pl.Expr],
-          alias: str) -> pl.DataFrame:
-    """``frame`` with ``alias`` = ``key(column)``, computed once per distinct value: names
-    repeat across millions of customers, so this is much cheaper than a regex per row."""
-    names = frame.select(pl.col(column).unique().drop_nulls())
-    return frame.join(names.with_columns(key(pl.col(column)).alias(alias)), on=column,
-                      how="left")
-
-
 def customer_feeder_name_mismatch(f: Facts) -> pl.DataFrame:
     """Customers whose 线路名称 names another feeder than the one of their transformer (or,
     when the customer has no chain, than the one their area names)."""
@@ -95,8 +84,7 @@ def customer_feeder_name_mismatch(f: Facts) -> pl.DataFrame:
                 & (pl.col("feeder_name") != pl.col("feeder_id")).fill_null(True)
                 & (pl.col("feeder_name") != pl.col("reference")))
     )
-    rows = keyed(keyed(rows, "feeder_name", feeder_key, "name_key"), "reference", feeder_key,
-                 "reference_key").filter(pl.col("name_key") != pl.col("reference_key"))
+    rows = rows.filter(~same_name("feeder", pl.col("feeder_name"), pl.col("reference")))
     source = pl.when(pl.col("chain_name").is_not_null()).then(
         pl.format("its transformer {} is on", "transformer_id")).otherwise(
         pl.format("its area {} names", "area_code"))
@@ -115,7 +103,7 @@ def area_name_mismatch(f: Facts) -> pl.DataFrame:
     """Linked areas whose normalised name differs from their transformer's."""
     rows = f.model.areas.select("area_code", "area_name").join(
         f.transformers.drop_nulls("area_code"), on="area_code", how="inner",
-    ).filter(transformer_key(pl.col("area_name")) != transformer_key(pl.col("transformer_name")))
+    ).filter(~same_name("transformer", pl.col("area_name"), pl.col("transformer_name")))
     return findings(
         rows, "area_name_mismatch", "area", "area_code",
         pl.format("area {} ({}) is linked to transformer {} ({})", "area_code", "area_name",
