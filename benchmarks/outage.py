@@ -46,7 +46,7 @@ from gridtopo.api.keys import create_key
 from gridtopo.clock import now_seconds
 from gridtopo.db import open_engine, upgrade
 from gridtopo.db.read.network import read_network
-from gridtopo.outages.events import ActiveEvent, OutageState, customer_status
+from gridtopo.outages.state import ActiveEvent, OutageState, customer_status
 from gridtopo.topology.graph import supply_nodes
 from gridtopo.topology.index import build_index, index_dir, read_index, save_index
 from gridtopo.topology.queries import impact, impact_customers

@@ -49,8 +49,9 @@ from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
 from gridtopo.outages import events as outages
 from gridtopo.outages.contacts import contacts
-from gridtopo.outages.events import MAX_DEVICES, EventStateError, OutageState
+from gridtopo.outages.events import MAX_DEVICES, EventStateError
 from gridtopo.outages.predict import predict_outage
+from gridtopo.outages.state import OutageState, combined_impact, customer_status
 from gridtopo.topology import queries
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index, read_index
 
@@ -145,7 +146,7 @@ def status_response(service: Service, key: str | None, customer_id: str) -> tupl
     """Status code and JSON body of a customer-status request: the one hot route."""
     try:
         service.authorize_key(key, "outage:read")
-        data = outages.customer_status(service.index, service.state(), customer_id)
+        data = customer_status(service.index, service.state(), customer_id)
         code = 200
     except GridtopoError as err:
         data, code = {"detail": str(err)}, _status_code(err)
@@ -410,7 +411,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
         """One event with its impact."""
         service.authorize(request, "outage:read")
         event = outages.get_event(engine, event_id)
-        event["impact"] = outages.combined_impact(service.index, [event]).to_dict()
+        event["impact"] = combined_impact(service.index, [event]).to_dict()
         return _json(event)
 
     @app.get("/v1/outages/{event_id}/customers", tags=["outages"])
@@ -421,7 +422,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_secon
         """The customers an event interrupts, one page, masked unless ``personal:read``."""
         key = service.authorize(request, "outage:read")
         event = outages.get_event(engine, event_id)
-        result = outages.combined_impact(service.index, [event])
+        result = combined_impact(service.index, [event])
         numbers = service.index.customers_at(result.positions)
         return _json({"event_id": event_id,
                       **_customer_page(service, key, numbers, limit, offset)})
