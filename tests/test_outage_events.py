@@ -34,7 +34,14 @@ from gridtopo.outages import state as outage_state
 from gridtopo.outages.predict import predict_outage, read_calls
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
 from gridtopo.topology.queries import SwitchingError
-from tests.test_topology_index import SWITCHING, closable_ties, oracle_supplied, radial_networks
+from tests.test_topology_index import (
+    SWITCHING,
+    closable_ties,
+    multi_source_networks,
+    oracle_supplied,
+    radial_networks,
+    roots_of,
+)
 
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
@@ -243,9 +250,9 @@ def test_a_load_transfer_declared_after_the_outage_relieves_it(
         outages.declare(model_engine, index, [" "], close=[])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))),
-       st.data())
+@settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))),
+                 multi_source_networks()), st.data())
 def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.DataFrame],
                                                             data: st.DataObject) -> None:
     """Status of every customer under random active events, each opening devices and closing
@@ -254,7 +261,7 @@ def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.Da
 
     edges = net["edges"]
     index = index_from_frames(edges, net["sources"], net["transformers"], net["customers"])
-    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    roots = roots_of(net)
     ids, ties = edges["edge_id"].to_list(), closable_ties(edges)
     events: list[dict[str, Any]] = []
     for i in range(data.draw(st.integers(1, 4))):
