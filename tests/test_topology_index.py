@@ -353,6 +353,8 @@ def test_a_closed_coupler_joins_two_stations(ring: bool) -> None:
     up = upstream(index, "T2")
     assert up["path"][0]["edge_id"] == "SPUR" and up["energized"] is True
     entries = [(s["feeder_id"], s["station_id"], s["edge_id"]) for s in up["sources"]]
+    assert upstream(index, "BUS1")["sources"] == [
+        {"feeder_id": "F1", "station_id": "B", "supply_node": "BUS1", "edge_id": None}]
     if not ring:
         assert (out("B0"), out("B1"), out("CPL", "B0")) == (["C0"], ["C1", "C2"], ["C0"])
         assert entries == [("F1", "B", "B1")]
