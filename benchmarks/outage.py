@@ -43,9 +43,10 @@ import networkx as nx
 import numpy as np
 
 from gridtopo.api.keys import create_key
+from gridtopo.clock import now_seconds
 from gridtopo.db import open_engine, upgrade
 from gridtopo.db.read.network import read_network
-from gridtopo.outages.events import ActiveEvent, OutageState, customer_status, now
+from gridtopo.outages.state import ActiveEvent, OutageState, customer_status
 from gridtopo.topology.graph import supply_nodes
 from gridtopo.topology.index import build_index, index_dir, read_index, save_index
 from gridtopo.topology.queries import impact, impact_customers
@@ -307,10 +308,11 @@ def main() -> None:
                                                                   min(500, len(breakers)))]
     lists, list_t = timed(lambda d: impact_customers(index, impact(index, [d])), breaker_ids)
 
-    events = [ActiveEvent({"id": i, "kind": "unplanned", "reason": "bench", "started_at": now(),
-                           "expected_end": None}, impact(index, [d]).positions)
+    events = [ActiveEvent({"id": i, "kind": "unplanned", "reason": "bench",
+                           "started_at": now_seconds(), "expected_end": None},
+                          impact(index, [d]).positions)
               for i, d in enumerate(rng.sample(breaker_ids, min(100, len(breaker_ids))))]
-    state = OutageState.from_events(events, len(index.order), now())
+    state = OutageState.from_events(events, len(index.order), now_seconds())
     sample_customers = rng.sample(range(len(index.customer_ids)),
                                   min(args.queries, len(index.customer_ids)))
     customer_ids = [index.customer_ids[c].decode() for c in sample_customers]

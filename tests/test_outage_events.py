@@ -30,10 +30,18 @@ from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, read_network
 from gridtopo.errors import InputError
 from gridtopo.outages import events as outages
+from gridtopo.outages import state as outage_state
 from gridtopo.outages.predict import predict_outage, read_calls
 from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
 from gridtopo.topology.queries import SwitchingError
-from tests.test_topology_index import SWITCHING, closable_ties, oracle_supplied, radial_networks
+from tests.test_topology_index import (
+    SWITCHING,
+    closable_ties,
+    multi_source_networks,
+    oracle_supplied,
+    radial_networks,
+    roots_of,
+)
 
 T0 = dt.datetime(2026, 11, 20, 8, 0, tzinfo=dt.UTC)
 
@@ -90,11 +98,11 @@ def test_declare_status_overlap_close(model_engine: Engine, index: QueryIndex,
     first = outages.declare(model_engine, index, [fuse], kind="unplanned", started_at=T0,
                             expected_end=T0 + dt.timedelta(hours=2), reason="fault")
     assert first["customers_interrupted"] == len(below)
-    state = outages.OutageState.load(model_engine, index)
-    status = outages.customer_status(index, state, inside)
+    state = outage_state.OutageState.load(model_engine, index)
+    status = outage_state.customer_status(index, state, inside)
     assert status["out"] is True and [e["id"] for e in status["events"]] == [first["id"]]
     assert status["expected_restoration"] == T0 + dt.timedelta(hours=2)
-    assert outages.customer_status(index, state, outside)["out"] is False
+    assert outage_state.customer_status(index, state, outside)["out"] is False
 
     breaker = next(d for d in oracle.protective() if oracle.out([d]) > below)
     second = outages.declare(model_engine, index, [breaker], started_at=T0)
@@ -104,13 +112,13 @@ def test_declare_status_overlap_close(model_engine: Engine, index: QueryIndex,
     closed = outages.close(model_engine, first["id"], ended_at=T0 + dt.timedelta(minutes=90))
     assert closed["status"] == "closed"
     assert closed["customer_minutes"] == pytest.approx(len(below) * 90)
-    state = outages.OutageState.load(model_engine, index)
-    status = outages.customer_status(index, state, inside)
+    state = outage_state.OutageState.load(model_engine, index)
+    status = outage_state.customer_status(index, state, inside)
     assert status["out"] is True and [e["id"] for e in status["events"]] == [second["id"]]
     assert status["expected_restoration"] is None
     outages.close(model_engine, second["id"])
-    state = outages.OutageState.load(model_engine, index)
-    assert outages.customer_status(index, state, inside)["out"] is False
+    state = outage_state.OutageState.load(model_engine, index)
+    assert outage_state.customer_status(index, state, inside)["out"] is False
     history = outages.list_events(model_engine, status="closed")
     assert history["total"] == 2 and {e["id"] for e in history["events"]} == {
         first["id"], second["id"]}
@@ -119,7 +127,7 @@ def test_declare_status_overlap_close(model_engine: Engine, index: QueryIndex,
     with pytest.raises(outages.EventNotFoundError, match="999"):
         outages.get_event(model_engine, 999)
     with pytest.raises(UnknownIdError, match="NO-SUCH"):
-        outages.customer_status(index, state, "NO-SUCH")
+        outage_state.customer_status(index, state, "NO-SUCH")
 
 
 def test_planned_event_in_the_future_is_upcoming(model_engine: Engine, index: QueryIndex,
@@ -128,7 +136,7 @@ def test_planned_event_in_the_future_is_upcoming(model_engine: Engine, index: Qu
     start = now_seconds() + dt.timedelta(days=2)
     event = outages.declare(model_engine, index, [fuse], kind="planned", started_at=start,
                             expected_end=start + dt.timedelta(hours=4))
-    status = outages.customer_status(index, outages.OutageState.load(model_engine, index),
+    status = outage_state.customer_status(index, outage_state.OutageState.load(model_engine, index),
                                      sorted(below)[0])
     assert status["out"] is False
     assert [e["id"] for e in status["upcoming"]] == [event["id"]]
@@ -201,11 +209,11 @@ def test_switching_plan_picks_up_part_of_the_section(model_engine: Engine, index
     assert event["customers_interrupted"] == len(plan.out)
     (via,) = event["impact"]["picked_up"]
     assert via["tie"] == plan.tie and via["customers"] == len(plan.picked)
-    state = outages.OutageState.load(model_engine, index)
-    status = outages.customer_status(index, state, picked)
+    state = outage_state.OutageState.load(model_engine, index)
+    status = outage_state.customer_status(index, state, picked)
     assert status["out"] is False and status["events"] == []
     assert status["transfer"] == {"tie": plan.tie, "events": [event["id"]]}
-    status = outages.customer_status(index, state, beyond)
+    status = outage_state.customer_status(index, state, beyond)
     assert status["out"] is True and [e["id"] for e in status["events"]] == [event["id"]]
     assert status["transfer"] is None
     assert outages.get_event(model_engine, event["id"])["closed"] == [plan.tie]
@@ -225,13 +233,13 @@ def test_a_load_transfer_declared_after_the_outage_relieves_it(
     assert outage["customers_interrupted"] == len(plan.out | plan.picked)
     transfer = outages.declare(model_engine, index, [], close=[plan.tie], started_at=T0)
     assert transfer["customers_interrupted"] == 0 and transfer["overlaps"] == [outage["id"]]
-    state = outages.OutageState.load(model_engine, index)
-    status = outages.customer_status(index, state, picked)
+    state = outage_state.OutageState.load(model_engine, index)
+    status = outage_state.customer_status(index, state, picked)
     assert status["out"] is False
     assert status["transfer"] == {"tie": plan.tie, "events": [transfer["id"]]}
-    assert outages.customer_status(index, state, sorted(plan.out)[0])["out"] is True
+    assert outage_state.customer_status(index, state, sorted(plan.out)[0])["out"] is True
     opening = outages.declare(model_engine, index, [plan.tie], started_at=T0)
-    status = outages.customer_status(index, outages.OutageState.load(model_engine, index),
+    status = outage_state.customer_status(index, outage_state.OutageState.load(model_engine, index),
                                      picked)
     assert status["out"] is True and status["transfer"] is None
     assert [e["id"] for e in status["events"]] == [outage["id"]]
@@ -242,9 +250,9 @@ def test_a_load_transfer_declared_after_the_outage_relieves_it(
         outages.declare(model_engine, index, [" "], close=[])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))),
-       st.data())
+@settings(max_examples=90, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.booleans().flatmap(lambda meshed: radial_networks(meshed, (2, 4), (1, 6))),
+                 multi_source_networks()), st.data())
 def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.DataFrame],
                                                             data: st.DataObject) -> None:
     """Status of every customer under random active events, each opening devices and closing
@@ -253,7 +261,7 @@ def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.Da
 
     edges = net["edges"]
     index = index_from_frames(edges, net["sources"], net["transformers"], net["customers"])
-    roots = sorted({f"BUS{f % 2}" for f in range(net["sources"].height)})
+    roots = roots_of(net)
     ids, ties = edges["edge_id"].to_list(), closable_ties(edges)
     events: list[dict[str, Any]] = []
     for i in range(data.draw(st.integers(1, 4))):
@@ -263,7 +271,7 @@ def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.Da
         start = T0 + dt.timedelta(hours=data.draw(st.sampled_from([-1, 0, 1])))
         events.append({"id": i, "kind": "planned", "reason": None, "started_at": start,
                        "expected_end": None, "devices": opens, "closed": close})
-    state = outages.OutageState.from_data(index, events, T0)
+    state = outage_state.OutageState.from_data(index, events, T0)
     started = [e for e in events if e["started_at"] <= T0]
     opened = {d for e in started for d in e["devices"]}
     closed = {d for e in started for d in e["closed"]} - opened
@@ -277,7 +285,7 @@ def test_overlapping_switching_events_combine_as_documented(net: dict[str, pl.Da
     dead_alone = {e["id"]: own(e) for e in events}
     tr_node = dict(net["transformers"].iter_rows())
     for customer, tr, active in net["customers"].iter_rows():
-        status = outages.customer_status(index, state, customer)
+        status = outage_state.customer_status(index, state, customer)
         node = tr_node[tr]
         if not active:
             assert status["out"] is False
@@ -450,9 +458,9 @@ def test_two_events_that_cut_a_loop_together_put_customers_out() -> None:
     for i, device in enumerate(("L2", "L3")):
         positions = index.affected_positions(index.edge_indices([device]))
         assert positions.size == 0  # each alone leaves C fed around the loop
-        events.append(outages.ActiveEvent({"id": i, "kind": "unplanned", "reason": None,
+        events.append(outage_state.ActiveEvent({"id": i, "kind": "unplanned", "reason": None,
                                            "started_at": T0, "expected_end": None}, positions))
     combined = index.affected_positions(index.edge_indices(["L2", "L3"]))
-    state = outages.OutageState.from_events(events, len(index.order), T0, combined)
-    status = outages.customer_status(index, state, "K")
+    state = outage_state.OutageState.from_events(events, len(index.order), T0, combined)
+    status = outage_state.customer_status(index, state, "K")
     assert status["out"] is True and {e["id"] for e in status["events"]} == {0, 1}

@@ -1,7 +1,7 @@
 """The API's routes: check the key's scope, call the library, answer JSON.
 
 Each route is a few lines over :mod:`gridtopo.topology.queries`,
-:mod:`gridtopo.outages.events`, :mod:`gridtopo.outages.report` and
+:mod:`gridtopo.outages.events`, :mod:`gridtopo.outages.state`, :mod:`gridtopo.outages.report` and
 :mod:`gridtopo.outages.predict`; the worker's :class:`~gridtopo.api.service.Service` is the
 app's ``state.service``. Errors are raised, never caught here: the app turns any
 :class:`~gridtopo.errors.GridtopoError` into its ``http_status``.
@@ -28,6 +28,7 @@ from gridtopo.api.service import Service, json_body
 from gridtopo.outages import events as outages
 from gridtopo.outages.predict import predict_outage
 from gridtopo.outages.report import CustomerPage, event_customers, impact_report
+from gridtopo.outages.state import combined_impact
 from gridtopo.topology import queries
 
 router = APIRouter()
@@ -128,7 +129,7 @@ def get_outage(event_id: int, request: Request) -> Response:
     """One event with its impact."""
     service, _ = _authorize(request, "outage:read")
     event = outages.get_event(service.engine, event_id)
-    event["impact"] = outages.combined_impact(service.index, [event]).to_dict()
+    event["impact"] = combined_impact(service.index, [event]).to_dict()
     return _json(event)
 
 

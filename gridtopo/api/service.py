@@ -28,8 +28,7 @@ from gridtopo.api.keys import (
     touch_key,
 )
 from gridtopo.errors import GridtopoError
-from gridtopo.outages import events as outages
-from gridtopo.outages.events import OutageState
+from gridtopo.outages.state import OutageState, customer_status
 from gridtopo.topology.index import QueryIndex
 
 CACHE_LIMIT = 10_000
@@ -113,7 +112,7 @@ class Service:
         hot route, answered alike by the framework's route and the fast path ahead of it."""
         try:
             self.authorize(key, "outage:read")
-            data = outages.customer_status(self.index, self.state(), customer_id)
+            data = customer_status(self.index, self.state(), customer_id)
         except GridtopoError as err:
             return err.http_status, error_headers(err), json_body({"detail": str(err)})
         return 200, [], json_body(data)

@@ -1,7 +1,7 @@
 """``gridtopo outage …``: outage impact, events and trouble-call prediction.
 
-Thin click wrappers over :mod:`~gridtopo.outages.report`, :mod:`~gridtopo.outages.events` and
-:mod:`~gridtopo.outages.predict`.
+Thin click wrappers over :mod:`~gridtopo.outages.report`, :mod:`~gridtopo.outages.events`,
+:mod:`~gridtopo.outages.state` and :mod:`~gridtopo.outages.predict`.
 Every command takes ``--json``; unknown ids and malformed input exit 2 naming them.
 
     gridtopo outage impact SB-00000006 --json     # who would be out
@@ -21,6 +21,7 @@ from gridtopo.cli.output import emit, iso_datetime, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.outages import events as outage_lib
 from gridtopo.outages.report import CustomerPage, impact_report
+from gridtopo.outages.state import OutageState, customer_status
 from gridtopo.topology.index import load_index
 
 
@@ -157,8 +158,7 @@ def outage_status(settings: Settings, customer_id: str, as_json: bool) -> None:
     """Is CUSTOMER_ID out of supply now, because of which event, until when?"""
     engine = settings.model_engine()
     index = load_index(engine)
-    result = outage_lib.customer_status(index, outage_lib.OutageState.load(engine, index),
-                                        customer_id)
+    result = customer_status(index, OutageState.load(engine, index), customer_id)
 
     def human(r: dict[str, Any]) -> None:
         state = {True: "OUT", False: "supplied", None: "unknown"}[r["out"]]

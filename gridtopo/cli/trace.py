@@ -15,8 +15,6 @@ from gridtopo.topology.index import load_index
 devices_argument = click.argument("devices", nargs=-1, required=True)
 
 
-
-
 @click.group()
 def trace() -> None:
     """Follow the supply path up or down, isolate a fault, find restoring ties."""
@@ -39,6 +37,10 @@ def trace_upstream(settings: Settings, entity_id: str, as_json: bool) -> None:
         for p in r["path"]:
             click.echo(f"  <- {p['edge_id']:<14} {p['kind']}{'  (protective)' * p['protective']}")
         click.echo(f"  feeder {r['feeder_id']}, station {r['station_id']}")
+        if len(r["sources"]) > 1:
+            click.echo("  fed in parallel through: " + ", ".join(
+                f"{s['edge_id'] or s['supply_node']} ({s['feeder_id']}, station "
+                f"{s['station_id']})" for s in r["sources"]))
 
     emit(result, as_json, human)
 
@@ -102,12 +104,8 @@ def trace_restore(settings: Settings, devices: tuple[str, ...], as_json: bool) -
 def trace_check(settings: Settings, feeder_id: str, as_json: bool) -> None:
     """Loops (cycles of closed edges) and islands (unsupplied parts) of a feeder."""
     from gridtopo.topology.graph import build_graph
-    from gridtopo.topology.traces import islands, loops
+    from gridtopo.topology.traces import check_feeder
 
-    G = build_graph(settings.model_engine())
-    if not any(d["feeder_id"] == feeder_id for _, _, d in G.edges(data=True)):
-        raise queries.UnknownIdError("feeder", [feeder_id])
-    result = {"feeder_id": feeder_id, "loops": loops(G, feeder_id),
-              "islands": islands(G, feeder_id)}
+    result = check_feeder(build_graph(settings.model_engine()), feeder_id)
     emit(result, as_json, lambda r: click.echo(
         f"{feeder_id}: {len(r['loops'])} loop(s), {len(r['islands'])} island(s)"))

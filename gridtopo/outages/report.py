@@ -22,7 +22,8 @@ import numpy as np
 from sqlalchemy import Engine
 
 from gridtopo.outages.contacts import contacts
-from gridtopo.outages.events import combined_impact, get_event, switching_lists
+from gridtopo.outages.events import get_event, switching_lists
+from gridtopo.outages.state import combined_impact
 from gridtopo.topology import queries
 from gridtopo.topology.index import QueryIndex
 

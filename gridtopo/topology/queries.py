@@ -210,7 +210,12 @@ def upstream(index: QueryIndex, entity_id: str) -> dict[str, Any]:
 
     ``path`` lists the edges from the entity up to the feeder's supply, nearest first, each
     with its kind and whether it is a protective device; ``energized`` is false (and the path
-    empty) for a node that no source reaches.
+    empty) for a node that no source reaches. ``sources`` lists every way supply enters the
+    part of the network the node is in (:meth:`QueryIndex.supply_entries`): one entry, the
+    feeder of ``feeder_id``, on a radial feeder; one per feeder when feeders of one or several
+    stations are joined by a closed path, so the node is fed in parallel. Each names the
+    feeder, its station, the supply node and the entry edge (the feeder breaker, or None at
+    the supply node itself).
 
     >>> from gridtopo.topology.index import load_index
     >>> trace = upstream(load_index(engine), "PB-0001001")
@@ -232,7 +237,22 @@ def upstream(index: QueryIndex, entity_id: str) -> dict[str, Any]:
     return {"id": entity_id, "type": kind, **details, "node": index.node_ids[node].decode(),
             "energized": position < index.n_energized, "feeder_id": feeder,
             "station_id": station, "path": path,
-            "protective_devices": [p["edge_id"] for p in path if p["protective"]]}
+            "protective_devices": [p["edge_id"] for p in path if p["protective"]],
+            "sources": _sources(index, position)}
+
+
+def _sources(index: QueryIndex, position: int) -> list[dict[str, Any]]:
+    """The supply entries of ``position`` as data, sorted by feeder and edge."""
+    found = []
+    for f, node, edge in zip(*(a.tolist() for a in index.supply_entries(position)),
+                             strict=True):
+        feeder = station = None
+        if f >= 0:
+            feeder, station = index.feeder_ids[f].decode(), index.feeder_station[f].decode()
+        found.append({"feeder_id": feeder, "station_id": station or None,
+                      "supply_node": index.node_ids[node].decode(),
+                      "edge_id": index.edge_ids[edge].decode() if edge >= 0 else None})
+    return sorted(found, key=lambda s: (s["feeder_id"] or "", s["edge_id"] or ""))
 
 
 def downstream(index: QueryIndex, device: str, *, limit: int = 1000) -> dict[str, Any]:

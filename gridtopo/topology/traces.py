@@ -11,6 +11,8 @@ in :mod:`gridtopo.topology.queries` on the index.
 'SB-00000089'
 >>> loops(G, "XL-000001"), islands(G, "XL-000001")  # doctest: +SKIP
 ([], [])
+>>> check_feeder(G, "XL-000001")  # doctest: +SKIP
+{'feeder_id': 'XL-000001', 'loops': [], 'islands': []}
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import networkx as nx
 
 from gridtopo.db.models import SWITCHING_KINDS
-from gridtopo.topology.graph import check_devices, conducts, energized_nodes
+from gridtopo.topology.graph import UnknownIdError, check_devices, conducts, energized_nodes
 
 
 def _transformers(G: nx.MultiGraph, nodes: Iterable[str]) -> list[str]:
@@ -152,3 +154,14 @@ def islands(G: nx.MultiGraph, feeder_id: str) -> list[dict[str, Any]]:
         if dead:
             result.append({"nodes": sorted(dead), "transformers": _transformers(G, dead)})
     return sorted(result, key=lambda r: r["nodes"])
+
+
+def check_feeder(G: nx.MultiGraph, feeder_id: str) -> dict[str, Any]:
+    """A feeder's loops (:func:`loops`) and islands (:func:`islands`): the checks a planner
+    runs on one feeder. :class:`~gridtopo.topology.graph.UnknownIdError` when no edge of the
+    model belongs to ``feeder_id``.
+    """
+    if not any(d["feeder_id"] == feeder_id for _, _, d in G.edges(data=True)):
+        raise UnknownIdError("feeder", [feeder_id])
+    return {"feeder_id": feeder_id, "loops": loops(G, feeder_id),
+            "islands": islands(G, feeder_id)}

@@ -1,0 +1,287 @@
+"""Building the query index from the model's frames: numbering, the supply forest, the pieces.
+
+The supply forest is a pre-order DFS of the conducting graph of the normal switching state.
+Every supply node (where a source feeder's supply enters, see
+:func:`~gridtopo.topology.graph.supply_nodes`) is claimed as a root before the search starts,
+so a search never enters another supply node: two sources joined by a closed bus coupler or a
+closed path between their feeders get a tree each, and the edges joining the trees are chords,
+searched only when an outage cuts a range holding one (as for any loop). Without that, one
+source would hang below the other and opening the path between them would be reported as
+de-energizing everything the second source feeds.
+
+>>> import polars as pl
+>>> from gridtopo.db.read.network import EDGE_SCHEMA, SOURCE_SCHEMA, TRANSFORMER_SCHEMA
+>>> edges = pl.DataFrame([("B", "breaker", "F", "BUS", "S", 0, 1),
+...                       ("L", "line", "F", "S", "N", 0, 1)], schema=EDGE_SCHEMA, orient="row")
+>>> index = index_from_frames(edges, pl.DataFrame([("F", "S", "ST")], schema=SOURCE_SCHEMA,
+...                                               orient="row"),
+...                           pl.DataFrame([("T", "N")], schema=TRANSFORMER_SCHEMA, orient="row"),
+...                           pl.DataFrame([("C", "T", 1)], schema=CUSTOMER_SCHEMA, orient="row"))
+>>> index.count_customers(index.affected_positions(index.edge_indices(["B"])))
+1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+from sqlalchemy import Engine
+
+from gridtopo.db.models import EDGE_KINDS, SWITCHING_KINDS
+from gridtopo.db.read.frames import read_frame
+from gridtopo.db.read.network import read_network
+from gridtopo.db.runs import model_run
+from gridtopo.topology.graph import supply_nodes
+from gridtopo.topology.index.structure import QueryIndex, lookup
+
+CUSTOMER_SQL = (
+    "SELECT customer_id, transformer_id, CASE WHEN status = 'closed' THEN 0 ELSE 1 END "
+    "FROM customers"
+)
+CUSTOMER_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "customer_id": pl.Utf8, "transformer_id": pl.Utf8, "active": pl.Int8,
+}
+
+
+def _bytes(series: pl.Series) -> np.ndarray:
+    """A string column as a fixed-width bytes array (UTF-8), the form that memory-maps."""
+    if series.is_empty():
+        return np.zeros(0, dtype="S1")
+    try:
+        return series.fill_null("").to_numpy().astype(bytes)  # ASCII ids: a C-level cast
+    except UnicodeEncodeError:
+        return np.array(series.cast(pl.Binary).to_list(), dtype=bytes)
+
+
+def _positions(keys: pl.Series, values: pl.Series) -> np.ndarray:
+    """Place of each of ``values`` in the sorted, unique ``keys`` (-1 where absent), by a
+    hash join: millions of ids without a Python object each."""
+    table = pl.DataFrame({"k": keys, "i": np.arange(len(keys), dtype=np.int64)})
+    found = pl.DataFrame({"k": values}).join(table, on="k", how="left",
+                                             maintain_order="left")["i"]
+    return found.fill_null(-1).to_numpy()
+
+
+def build_index(engine: Engine) -> QueryIndex:
+    """Build the index of ``engine``'s model in memory (save it with
+    :func:`~gridtopo.topology.index.save_index`)."""
+    run = model_run(engine) or 0
+    edges, sources, transformers = read_network(engine)
+    with engine.connect() as conn:
+        customers = read_frame(conn, CUSTOMER_SQL, CUSTOMER_SCHEMA)
+    return index_from_frames(edges, sources, transformers, customers, run)
+
+
+def index_from_frames(
+    edges: pl.DataFrame,
+    sources: pl.DataFrame,
+    transformers: pl.DataFrame,
+    customers: pl.DataFrame,
+    ingest_run: int = 0,
+) -> QueryIndex:
+    """The index of the model given as frames (schemas of ``db.read.network.read_network`` and
+    ``CUSTOMER_SCHEMA``); the pure part of :func:`build_index`, used by tests too."""
+    node_keys = pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
+                           sources["source_node"]]).drop_nulls().unique().sort()
+    node_ids = _bytes(node_keys)
+    edges = edges.sort("edge_id")
+    edge_ids = _bytes(edges["edge_id"])
+    u = _positions(node_keys, edges["from_node"])
+    v = _positions(node_keys, edges["to_node"])
+    kind = np.array([EDGE_KINDS.index(k) for k in edges["kind"].to_list()], dtype=np.int8)
+    switching = np.isin(kind, [EDGE_KINDS.index(k) for k in SWITCHING_KINDS])
+    in_service = edges["in_service"].to_numpy() == 1
+    normal_open = (edges["normal_open"].to_numpy() == 1) & switching
+    conducts = in_service & ~normal_open & (u != v)
+    feeder_keys = pl.concat([edges["feeder_id"].drop_nulls(), sources["feeder_id"]]
+                            ).unique().sort()
+    feeder_ids = _bytes(feeder_keys)
+    edge_feeder = _positions(feeder_keys, edges["feeder_id"])
+
+    n = len(node_ids)
+    sel = np.flatnonzero(conducts)
+    a = np.concatenate([u[sel], v[sel]])
+    b = np.concatenate([v[sel], u[sel]])
+    e = np.concatenate([sel, sel])
+    by = np.argsort(a, kind="stable")
+    adj_node, adj_edge = b[by], e[by]
+    adj_start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(a, minlength=n), out=adj_start[1:])
+
+    supply = supply_nodes(edges, sources)
+    roots = lookup(node_ids, sorted(set(supply.values())))
+    pos, end, order, parent_edge, n_en = _dfs(n, roots, adj_start, adj_node, adj_edge)
+    tree_child = np.full(len(edge_ids), -1, dtype=np.int64)
+    has_parent = np.flatnonzero(parent_edge >= 0)
+    tree_child[parent_edge[has_parent]] = has_parent
+
+    chord = conducts & (tree_child < 0) & (pos[u] < n_en)
+    chord_count = np.bincount(np.concatenate([pos[u[chord]], pos[v[chord]]]), minlength=n)
+    cum_chords = np.concatenate(([0], np.cumsum(chord_count)))
+
+    source_of = {f: (node, station) for f, node, station in sources.iter_rows()}
+    feeder_source = lookup(node_ids, [source_of.get(f.decode(), ("", ""))[0]
+                                      for f in feeder_ids])
+    feeder_station = _bytes(pl.Series([source_of.get(f.decode(), ("", ""))[1]
+                                       for f in feeder_ids], dtype=pl.Utf8))
+    feeder_supply = lookup(node_ids, [supply.get(f.decode(), "") for f in feeder_ids])
+    position_feeder = np.full(n, -1, dtype=np.int64)
+    labelled = [(int(pos[s]), i) for i, s in enumerate(feeder_source) if s >= 0]
+    for start, f in sorted(labelled):
+        position_feeder[start:int(end[order[start]])] = f
+    pieces = _pieces(pos, order, parent_edge, n_en, u, v, np.flatnonzero(chord), roots,
+                     edge_feeder, position_feeder)
+
+    transformers = transformers.sort("transformer_id")
+    transformer_ids = _bytes(transformers["transformer_id"])
+    transformer_node = _positions(node_keys, transformers["node"])
+    tr_pos = pos[transformer_node]
+    transformers_by_position = np.argsort(tr_pos, kind="stable")
+    cum_transformers = np.concatenate(([0], np.cumsum(np.bincount(tr_pos, minlength=n))))
+
+    customers = customers.sort("customer_id")
+    customer_ids = _bytes(customers["customer_id"])
+    customer_transformer = _positions(transformers["transformer_id"],
+                                      customers["transformer_id"]).astype(np.int32)
+    customer_active = customers["active"].to_numpy().astype(bool)
+    counted = np.flatnonzero(customer_active & (customer_transformer >= 0))
+    c_pos = tr_pos[customer_transformer[counted]]
+    # int32 halves the two per-customer arrays (14 M customers: 57 MB each instead of 114)
+    customers_by_position = counted[np.argsort(c_pos, kind="stable")].astype(np.int32)
+    cum_customers = np.concatenate(([0], np.cumsum(np.bincount(c_pos, minlength=n))))
+
+    entries_per_piece = np.diff(pieces["piece_entry_start"])
+    meta = {"ingest_run": ingest_run,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "nodes": n, "energized_nodes": n_en, "edges": len(edge_ids),
+            "transformers": len(transformer_ids), "customers": len(customer_ids),
+            "feeders": len(feeder_ids), "chords": int(chord.sum()),
+            "supply_nodes": int((roots >= 0).sum()),
+            "multi_fed_pieces": int((entries_per_piece > 1).sum())}
+    return QueryIndex(
+        node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
+        edge_from=u, edge_to=v, edge_conducts=conducts,
+        edge_normal_open=normal_open, edge_in_service=in_service, transformer_ids=transformer_ids,
+        transformer_node=transformer_node, customer_ids=customer_ids,
+        customer_transformer=customer_transformer, customer_active=customer_active,
+        feeder_ids=feeder_ids, feeder_source=feeder_source,
+        feeder_station=feeder_station, feeder_supply=feeder_supply, pos=pos, end=end,
+        order=order, parent_edge=parent_edge, tree_child=tree_child,
+        position_feeder=position_feeder,
+        cum_customers=cum_customers, customers_by_position=customers_by_position,
+        cum_transformers=cum_transformers, transformers_by_position=transformers_by_position,
+        cum_chords=cum_chords, adj_start=adj_start, adj_node=adj_node, adj_edge=adj_edge,
+        **pieces, n_energized=n_en, meta=meta,
+    )
+
+
+def _dfs(
+    n: int, roots: np.ndarray, adj_start: np.ndarray, adj_node: np.ndarray, adj_edge: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Pre-order DFS of the conducting graph from ``roots``; unreached nodes numbered after.
+
+    Every root is claimed before any search starts, so no search enters another root: each
+    root gets its own tree. Returns position, subtree end, order (node at position), parent
+    edge and the count of reached nodes. An entry popped from the stack belongs to the node
+    that pushed it, so every subtree is contiguous in pre-order.
+    """
+    starts, nodes, eids = adj_start.tolist(), adj_node.tolist(), adj_edge.tolist()
+    unseen, claimed = -1, -2
+    pos = [unseen] * n
+    roots = roots[roots >= 0]
+    for root in roots.tolist():
+        pos[root] = claimed
+    parent_edge = [-1] * n
+    parent = [-1] * n
+    order: list[int] = []
+    for root in roots.tolist():
+        stack = [(root, -1, -1)]
+        while stack:
+            node, via, up = stack.pop()
+            if pos[node] >= 0:
+                continue
+            pos[node] = len(order)
+            order.append(node)
+            parent_edge[node], parent[node] = via, up
+            for k in range(starts[node], starts[node + 1]):
+                if pos[nodes[k]] == unseen:
+                    stack.append((nodes[k], eids[k], node))
+    n_en = len(order)
+    size = [1] * n
+    for node in reversed(order):
+        if parent[node] >= 0:
+            size[parent[node]] += size[node]
+    for node in range(n):
+        if pos[node] < 0:
+            pos[node] = len(order)
+            order.append(node)
+    pos_a = np.array(pos, dtype=np.int64)
+    end = pos_a + np.array(size, dtype=np.int64)
+    return pos_a, end, np.array(order, dtype=np.int64), np.array(parent_edge, dtype=np.int64), \
+        n_en
+
+
+def _pieces(
+    pos: np.ndarray, order: np.ndarray, parent_edge: np.ndarray, n_en: int, u: np.ndarray,
+    v: np.ndarray, chords: np.ndarray, roots: np.ndarray, edge_feeder: np.ndarray,
+    position_feeder: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Branches (subtrees of a root's children), the pieces chords join them into, and the
+    edges by which supply enters each piece: the arrays ``QueryIndex.supply_entries`` reads.
+
+    Chords between two branches merge their pieces; a chord from a supply node into a branch
+    is one more entry of its piece; a chord between two supply nodes (a closed bus coupler)
+    changes no piece. An entry's feeder is the entry edge's, else the one labelling its far end.
+    """
+    is_root = np.zeros(len(pos), dtype=bool)
+    is_root[roots[roots >= 0]] = True
+    child = order[:n_en]
+    child = child[parent_edge[child] >= 0]
+    up_edge = parent_edge[child]
+    up = np.where(v[up_edge] == child, u[up_edge], v[up_edge])
+    head = is_root[up]
+    by_pos = np.argsort(pos[child[head]], kind="stable")
+    heads, head_edge, head_root = child[head][by_pos], up_edge[head][by_pos], up[head][by_pos]
+    branch_pos = pos[heads]
+
+    def branch_of(nodes: np.ndarray) -> np.ndarray:
+        return np.searchsorted(branch_pos, pos[nodes], side="right") - 1
+
+    cu, cv = u[chords], v[chords]
+    root_u, root_v = is_root[cu], is_root[cv]
+    inner = ~root_u & ~root_v
+    label = list(range(heads.size))  # union-find over branches, joined by inner chords
+
+    def find(x: int) -> int:
+        while label[x] != x:
+            label[x] = label[label[x]]
+            x = label[x]
+        return x
+
+    for a, b in zip(branch_of(cu[inner]).tolist(), branch_of(cv[inner]).tolist(), strict=True):
+        label[find(a)] = find(b)
+    _, branch_piece = np.unique(np.array([find(x) for x in range(heads.size)], dtype=np.int64),
+                                return_inverse=True)
+    entering = root_u ^ root_v
+    far = np.where(root_u[entering], cv[entering], cu[entering])
+    entry_branch = np.concatenate([np.arange(heads.size), branch_of(far)])
+    entry_edge = np.concatenate([head_edge, chords[entering]])
+    entry_node = np.concatenate([head_root, np.where(root_u[entering], cu[entering],
+                                                     cv[entering])])
+    entry_far = np.concatenate([heads, far])
+    entry_piece = branch_piece[entry_branch]
+    keep = np.lexsort((entry_edge, entry_piece))
+    entry_feeder = edge_feeder[entry_edge]
+    entry_feeder = np.where(entry_feeder >= 0, entry_feeder, position_feeder[pos[entry_far]])
+    n_pieces = int(branch_piece.max()) + 1 if branch_piece.size else 0
+    return {
+        "branch_pos": branch_pos.astype(np.int64),
+        "branch_piece": branch_piece.astype(np.int64),
+        "piece_entry_start": np.concatenate(
+            ([0], np.cumsum(np.bincount(entry_piece, minlength=n_pieces)))).astype(np.int64),
+        "piece_entry_edge": entry_edge[keep].astype(np.int64),
+        "piece_entry_node": entry_node[keep].astype(np.int64),
+        "piece_entry_feeder": entry_feeder[keep].astype(np.int64),
+    }
