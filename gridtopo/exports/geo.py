@@ -19,7 +19,9 @@ customers      Point         only with ``customers=True``: the customer fields, 
                              ``personal=True``
 =============  ============  ==============================================================
 
-The GeoPackage is one file with these layers, each written by pyogrio from a stream of Arrow
+The GeoPackage also holds each layer's default QGIS style (``layer_styles``,
+:mod:`gridtopo.exports.styles`: feeders coloured, switches symbolised by state). It is one file
+with these layers, each written by pyogrio from a stream of Arrow
 batches, one per chunk of rows (memory stays flat); GeoJSON is one ``<layer>.geojson``
 FeatureCollection per layer in a directory, written as a stream. Both are written under
 temporary names and renamed when complete.
@@ -55,6 +57,7 @@ from gridtopo.db.read.scope import Scope, View, open_view
 from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
 from gridtopo.exports.layers import Geometry, Schema
+from gridtopo.exports.styles import add_layer_styles
 from gridtopo.progress import ProgressCallback
 
 CRS = "EPSG:4326"
@@ -127,6 +130,7 @@ def export_gpkg(
                                 partial, layer=name, driver="GPKG", append=partial.exists(),
                                 **kwargs)
         add_spatial_indexes(partial, progress)
+        add_layer_styles(partial, list(counts))
     return counts
 
 
