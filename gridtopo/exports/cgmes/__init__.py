@@ -150,8 +150,8 @@ def export_cgmes(
                                                            zipfile.ZIP_DEFLATED) as archive:
             for profile in PROFILES:
                 with archive.open(names[profile], "w", force_zip64=True) as raw, \
-                        io.TextIOWrapper(raw, encoding="utf-8") as handle:
-                    write(profile, handle)
+                        io.TextIOWrapper(raw, encoding="utf-8") as text:
+                    write(profile, text)
     else:
         for profile in PROFILES:
             with atomic_open(path / names[profile], "w", encoding="utf-8") as handle:

@@ -12,7 +12,7 @@ MVAr, MVA, ohm, siemens, km); ``None`` values and references are left out.
 ...                "2025-01-01T00:00:00Z", "example", "urn:example", ()))
 >>> doc.describe("Breaker", "_E.SB-1", [("Switch.open", True)])
 >>> doc.close()
->>> print(out.getvalue().splitlines()[-3])
+>>> print(out.getvalue().splitlines()[-2])
 <cim:Breaker rdf:about="#_E.SB-1"><cim:Switch.open>true</cim:Switch.open></cim:Breaker>
 """
 
