@@ -83,6 +83,8 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Layout:
+    """The containers of :func:`build_grid` and where every node and transformer stands."""
+
     substations: pl.DataFrame  # ident, name
     voltage_levels: pl.DataFrame  # ident, name, substation, kv
     nodes: pl.DataFrame  # node, vl, kv
@@ -90,9 +92,9 @@ class _Layout:
 
 
 def _layout(network: ScopedNetwork, stations: pl.DataFrame, nodes: pl.DataFrame,
-            transformers: pl.DataFrame) -> _Layout:
+            transformers: pl.DataFrame, supply: dict[str, str]) -> _Layout:
     """Substations and voltage levels, and the voltage level of every node (see
-    :func:`build_grid`)."""
+    :func:`build_grid`); ``supply`` is ``{feeder: node where its supply enters}``."""
     feeders = network.feeders
     in_scope = set(feeders["feeder_id"])
     kv = feeders.select("feeder_id", kv=pl.col("voltage_kv").fill_null(electrical.DEFAULT_KV))
@@ -106,13 +108,12 @@ def _layout(network: ScopedNetwork, stations: pl.DataFrame, nodes: pl.DataFrame,
                                              dtype=np.int64),
                         np.array([index[n] for n in switches["to_node"]], dtype=np.int64))
     # what stands at a node: a station (its bus or a feeder's source), a transformer
+    entry = pl.DataFrame({"feeder_id": list(supply), "node": list(supply.values())},
+                         schema={"feeder_id": pl.Utf8, "node": pl.Utf8})
     station_of = pl.concat([
         feeders.select(node="source_node", station="station_id"),
         network.sources.select(node="source_node", station="station_id"),
-        network.sources.join(pl.DataFrame({"feeder_id": list(_supply(network)),
-                                           "node": list(_supply(network).values())},
-                                          schema={"feeder_id": pl.Utf8, "node": pl.Utf8}),
-                             on="feeder_id").select("node", station="station_id"),
+        network.sources.join(entry, on="feeder_id").select("node", station="station_id"),
     ]).drop_nulls().group_by("node").agg(pl.col("station").min())
     tr_of = transformers.group_by("node").agg(tid=pl.col("transformer_id").min())
     nodes = (nodes.with_columns(group=group)
@@ -187,11 +188,6 @@ def _layout(network: ScopedNetwork, stations: pl.DataFrame, nodes: pl.DataFrame,
     return _Layout(substations, voltage_levels, node_vl, site)
 
 
-def _supply(network: ScopedNetwork) -> dict[str, str]:
-    edges, sources, _ = network.graph_frames()
-    return supply_nodes(edges, sources)
-
-
 def build_grid(conn: Connection, view: View, load_model: LoadModel = "contract") -> Grid:
     """Lay out the network of ``view`` as CGMES objects with the loads of ``load_model``.
 
@@ -213,7 +209,8 @@ def build_grid(conn: Connection, view: View, load_model: LoadModel = "contract")
     nodes = _collect(conn, layers.nodes(view), layers.NODE_SCHEMA)
     demand = transformer_demand(conn, view, network.transformers, load_model)
     transformers = network.transformers.filter(pl.col("node").is_not_null())
-    layout = _layout(network, stations, nodes, transformers)
+    supply = supply_nodes(*network.graph_frames()[:2])
+    layout = _layout(network, stations, nodes, transformers, supply)
     line_containers = feeders.select(
         ident=pl.Series(_ids("L", feeders["feeder_id"]), dtype=pl.Utf8),
         name=pl.coalesce("feeder_name", "feeder_id"), feeder_id="feeder_id")
@@ -285,12 +282,12 @@ def build_grid(conn: Connection, view: View, load_model: LoadModel = "contract")
         q=pl.when("in_service").then("q").otherwise(0.0))
 
     # a source where each supplying feeder's supply enters
-    supply = sorted({n for n in _supply(network).values() if n in cn})
-    injections = pl.DataFrame({"node": supply}, schema={"node": pl.Utf8}).with_columns(
-        ident=pl.Series(_ids("ENI", supply), dtype=pl.Utf8),
-        control=pl.Series(_ids("RC", supply), dtype=pl.Utf8),
-        vl=pl.Series([vl_of[n] for n in supply], dtype=pl.Utf8),
-        kv=pl.Series([kv_of[n] for n in supply], dtype=pl.Float64))
+    entries = sorted({n for n in supply.values() if n in cn})
+    injections = pl.DataFrame({"node": entries}, schema={"node": pl.Utf8}).with_columns(
+        ident=pl.Series(_ids("ENI", entries), dtype=pl.Utf8),
+        control=pl.Series(_ids("RC", entries), dtype=pl.Utf8),
+        vl=pl.Series([vl_of[n] for n in entries], dtype=pl.Utf8),
+        kv=pl.Series([kv_of[n] for n in entries], dtype=pl.Float64))
 
     terminals = pl.concat([
         *(frame.select(equipment="ident", cls=pl.lit(cls), seq=pl.lit(seq), node=end,
@@ -328,7 +325,7 @@ def build_grid(conn: Connection, view: View, load_model: LoadModel = "contract")
         tn=pl.col("tn_node").map_elements(lambda n: rdf_id("TN", n), return_dtype=pl.Utf8))
     topological_nodes = (node_vl.filter(pl.col("node") == pl.col("tn_node"))
                          .select(ident="tn", vl="vl", kv="kv", island="island", node="node"))
-    supplied = node_vl.filter(pl.col("node").is_in(supply)).group_by("island").agg(
+    supplied = node_vl.filter(pl.col("node").is_in(entries)).group_by("island").agg(
         angle_ref=pl.col("tn").min(), sources=pl.len())
     island_load = (tr.filter("in_service").join(node_vl.select(lv_node="node", island="island"),
                                                 on="lv_node")
