@@ -10,7 +10,8 @@ export, against the model and against gridtopo's own outage answers.
   in pypowsybl cuts off exactly the transformers gridtopo says are cut off;
 * pandapower's ``from_cim`` loads 2.4.15 (its 3.0 reader fails on any AC line, see README)
   with the same counts, ``runpp`` converges, and ``unsupplied_buses`` after opening a device
-  is gridtopo's answer.
+  is gridtopo's answer;
+* cimpy (2.4.15 only) imports it without a warning.
 """
 
 from __future__ import annotations
@@ -244,3 +245,34 @@ def test_cli_directory_scope_and_refusal(model_engine: Engine, model_db_url: str
     with pytest.raises(Exception, match="--feeder NOPE"):
         export_cgmes(model_engine, tmp_path / "y.zip", Scope(feeders=("NOPE",)))
     assert not (tmp_path / "y.zip").exists()
+
+
+def test_cimpy_reads_2_4_15(model_engine: Engine, tmp_path: Path,
+                            caplog: pytest.LogCaptureFixture) -> None:
+    """cimpy (CGMES 2.4.15 only) imports the four files without a warning, every defined
+    object with its class, the SSH state on the EQ objects."""
+    import logging
+
+    import cimpy
+
+    out = tmp_path / "grid"
+    counts = export_cgmes(model_engine, out, version="2.4.15")
+    with caplog.at_level(logging.WARNING, logger="cimpy"):
+        imported = cimpy.cim_import(sorted(str(p) for p in out.iterdir()), "cgmes_v2_4_15")
+    assert [r for r in caplog.records if r.name.startswith("cimpy")] == []
+    objects = imported["topology"]
+    classes: dict[str, int] = {}
+    for obj in objects.values():
+        classes[type(obj).__name__] = classes.get(type(obj).__name__, 0) + 1
+    assert classes == counts
+    with model_engine.connect() as conn:
+        edges = {r[0]: (bool(r[1]), r[2] is None or bool(r[2])) for r in conn.execute(text(
+            "SELECT edge_id, normal_open, in_service FROM edges WHERE kind IN "
+            "('switch', 'breaker', 'recloser', 'fuse')"))}
+    for obj in objects.values():
+        if type(obj).__name__ in ("Switch", "Breaker", "LoadBreakSwitch"):
+            normal_open, in_service = edges[obj.name]
+            assert obj.normalOpen == normal_open
+            assert obj.open == (normal_open or not in_service)
+        if type(obj).__name__ == "EnergyConsumer":
+            assert obj.p > 0 and obj.q > 0 and obj.LoadResponse is not None
