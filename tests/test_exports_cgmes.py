@@ -169,7 +169,7 @@ def test_pypowsybl_loads_and_computes(model_engine: Engine, tmp_path: Path,
     live = loads[loads["connected_component"].isin(generator_components)]
     vl = network.get_voltage_levels()
     vm = live["v_mag"] / live["voltage_level_id"].map(vl["nominal_v"])
-    assert vm.min() > 0.85 and vm.max() <= 1.0 + 1e-6
+    assert vm.min() > 0.85 and vm.max() < 1.01  # a lightly loaded cable may lift a node
     out = {name.removesuffix(".LOAD") for name in
            loads.index.str.removeprefix("E.")[~loads["connected_component"].isin(
                generator_components)]}
