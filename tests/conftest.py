@@ -211,3 +211,54 @@ def model_engine(model_db_url: str) -> Iterator[Engine]:
     eng = open_engine(model_db_url)
     yield eng
     eng.dispose()
+
+
+# ------------------------------------------------ a model with some ten feeders (load flows)
+
+FEEDERS_CUSTOMERS = 12_000
+FEEDERS_SEED = 5
+
+
+@pytest.fixture(scope="session")
+def feeders_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated exports of a province of ten feeders, once per session."""
+    from gridtopo.synthetic import generate
+
+    out = tmp_path_factory.mktemp("feeders") / "sources"
+    generate(out, FEEDERS_CUSTOMERS, seed=FEEDERS_SEED)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sqlite_feeders_template(tmp_path_factory: pytest.TempPathFactory,
+                            feeders_sources: Path) -> Path:
+    """A SQLite database holding the ingested ``feeders_sources``."""
+    path = tmp_path_factory.mktemp("feeders_model") / "gridtopo.db"
+    _ingest(f"sqlite:///{path}", feeders_sources)
+    engine = open_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_feeders_template(pg_admin: Engine, feeders_sources: Path) -> Iterator[str]:
+    """A PostgreSQL database holding the ingested ``feeders_sources``, used as a template."""
+    name = _create_pg_database(pg_admin)
+    _ingest(_pg_url(name), feeders_sources)
+    try:
+        yield name
+    finally:
+        _drop_pg_database(pg_admin, name)
+
+
+@pytest.fixture
+def feeders_engine(backend: str, tmp_path: Path,
+                   request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """An engine on a fresh copy of the ten-feeder model on ``backend``."""
+    for url in _clone(backend, tmp_path, request, "sqlite_feeders_template",
+                      "pg_feeders_template"):
+        eng = open_engine(url)
+        yield eng
+        eng.dispose()

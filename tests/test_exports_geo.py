@@ -35,7 +35,7 @@ def test_gpkg_and_geojson_read_back(model_engine: Engine, tmp_path: Path) -> Non
     counts = geo.export_gpkg(model_engine, gpkg, customers=True)
     layers = dict(pyogrio.list_layers(gpkg))
     assert layers == {"stations": "Point", "feeders": None, "edges": "LineString",
-                      "transformers": "Point", "customers": "Point"}
+                      "transformers": "Point", "customers": "Point", "layer_styles": None}
     edges_db = db_geometries(model_engine, "edges", "edge_id")
     with model_engine.connect() as conn:
         tables = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
@@ -203,3 +203,112 @@ def test_filters_and_errors(model_engine: Engine, model_db_url: str, tmp_path: P
     with pytest.raises(OSError):
         geo.export_geojson(model_engine, tmp_path / "gj")
     assert [p.name for p in (tmp_path / "gj").iterdir()] == []
+
+
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+
+
+def test_gdal_reads_every_layer(model_engine: Engine, tmp_path: Path) -> None:
+    """GDAL (through pyogrio) opens every GeoPackage layer and GeoJSON file with the model's
+    feature counts and EPSG:4326."""
+    gpkg, geojson = tmp_path / "model.gpkg", tmp_path / "geojson"
+    geo.export_gpkg(model_engine, gpkg, customers=True)
+    geo.export_geojson(model_engine, geojson, customers=True)
+    with model_engine.connect() as conn:
+        tables = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                  for t in ("stations", "feeders", "edges", "transformers", "customers")}
+    for layer, count in tables.items():
+        for source, kwargs in ((gpkg, {"layer": layer}), (geojson / f"{layer}.geojson", {})):
+            info = pyogrio.read_info(source, **kwargs)
+            assert info["features"] == count, (source, layer)
+            if layer == "feeders":
+                assert info["geometry_type"] is None or source.suffix == ".geojson"
+            else:
+                assert info["crs"] == "EPSG:4326", (source, layer)
+                assert info["geometry_type"] in ("Point", "LineString"), (source, layer)
+            assert info["driver"] == ("GPKG" if source == gpkg else "GeoJSON")
+
+
+def test_gpkg_follows_the_specification(model_engine: Engine, tmp_path: Path) -> None:
+    """The checks of the GeoPackage 1.2+ requirements that GDAL's validate_gpkg.py makes,
+    on the file gridtopo writes (core tables, their rows, geometry blobs, extensions)."""
+    gpkg = tmp_path / "model.gpkg"
+    geo.export_gpkg(model_engine, gpkg, customers=True)
+    db = sqlite_dbapi().connect(str(gpkg))
+    try:
+        def rows(sql: str) -> list[Any]:
+            return db.execute(sql).fetchall()
+
+        assert rows("PRAGMA application_id") == [(GPKG_APPLICATION_ID,)]
+        assert rows("PRAGMA user_version")[0][0] >= 10200
+        assert rows("PRAGMA integrity_check") == [("ok",)]
+        assert rows("PRAGMA foreign_key_check") == []
+        srs = {r[0]: r for r in rows("SELECT srs_id, organization, organization_coordsys_id, "
+                                     "definition FROM gpkg_spatial_ref_sys")}
+        assert {-1, 0, 4326} <= set(srs) and srs[4326][1].upper() == "EPSG"
+        assert all(r[3] for r in srs.values())  # every SRS has a definition
+        existing = {r[0] for r in rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        contents = {r[0]: r for r in rows("SELECT table_name, data_type, srs_id, min_x, max_x "
+                                          "FROM gpkg_contents")}
+        assert set(contents) <= existing
+        assert set(contents) == {"stations", "feeders", "edges", "transformers", "customers",
+                                 "layer_styles"}
+        geometry = {r[0]: r for r in rows("SELECT table_name, column_name, geometry_type_name,"
+                                          " srs_id, z, m FROM gpkg_geometry_columns")}
+        assert set(geometry) == {t for t, r in contents.items() if r[1] == "features"}
+        for table, (_, column, kind, srs_id, z, m) in geometry.items():
+            assert contents[table][2] == srs_id == 4326 and (z, m) == (0, 0)
+            assert kind == ("LINESTRING" if table == "edges" else "POINT")
+            columns = {r[1] for r in rows(f"PRAGMA table_info({table})")}
+            assert column in columns
+            # GeoPackage binary: magic "GP", version 0, the layer's SRS id (little endian)
+            blobs = rows(f"SELECT substr({column}, 1, 2), hex(substr({column}, 3, 1)), "
+                         f"hex(substr({column}, 5, 4)) FROM {table} WHERE {column} NOT NULL")
+            assert blobs and all(b[0] == b"GP" and b[1] == "00" for b in blobs)
+            assert {b[2] for b in blobs} == {"E6100000"}  # 4326
+        for table, column, name, _, scope in rows("SELECT * FROM gpkg_extensions"):
+            assert table in existing and scope in ("read-write", "write-only")
+            if column is not None:
+                assert column in {r[1] for r in rows(f"PRAGMA table_info({table})")}
+            if name == "gpkg_rtree_index":
+                assert f"rtree_{table}_{column}" in {
+                    r[0] for r in rows("SELECT name FROM sqlite_master")}
+    finally:
+        db.close()
+
+
+def test_gpkg_default_styles_for_qgis(model_engine: Engine, tmp_path: Path) -> None:
+    """layer_styles holds a default style per drawn layer, on the layer's geometry column,
+    whose QML and SLD parse and whose rules name only fields the layer has; the edges' rules
+    tell switching devices apart by state and colour lines by feeder."""
+    import xml.etree.ElementTree as ET
+
+    from gridtopo.exports import styles
+
+    gpkg = tmp_path / "model.gpkg"
+    geo.export_gpkg(model_engine, gpkg)
+    styled = pyogrio.read_dataframe(gpkg, layer="layer_styles")
+    info = {layer: pyogrio.read_info(gpkg, layer=layer) for layer in styled["f_table_name"]}
+    assert sorted(styled["f_table_name"]) == ["edges", "stations", "transformers"]
+    assert styled["useAsDefault"].all()
+    db = sqlite_dbapi().connect(str(gpkg))
+    try:
+        columns = dict(db.execute("SELECT table_name, column_name FROM gpkg_geometry_columns"))
+    finally:
+        db.close()
+    for row in styled.itertuples():
+        assert row.f_geometry_column == columns[row.f_table_name]
+        qml = ET.fromstring(row.styleQML)
+        rules = qml.findall("./renderer-v2/rules/rule")
+        symbols = {s.get("name") for s in qml.findall("./renderer-v2/symbols/symbol")}
+        assert rules and {r.get("symbol") for r in rules} == symbols
+        expressions = [r.get("filter") for r in rules] + [
+            o.get("value") for o in qml.iter("Option") if o.get("name") == "expression"]
+        fields = set(info[row.f_table_name]["fields"])
+        for expression in expressions:
+            assert set(re.findall(r'"(\w+)"', expression)) <= fields, expression
+        assert ET.fromstring(row.styleSLD.encode()).tag.endswith("StyledLayerDescriptor")
+    edges = ET.fromstring(styled.set_index("f_table_name").at["edges", "styleQML"])
+    filters = " ".join(r.get("filter") for r in edges.iter("rule"))
+    assert "normal_open" in filters and "in_service" in filters and "kind" in filters
+    assert styles.FEEDER_COLOUR in [o.get("value") for o in edges.iter("Option")]

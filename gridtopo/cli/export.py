@@ -83,6 +83,11 @@ def _run_export(settings: Settings, output: Path, options: dict[str, Any],
 _personal = click.option("--personal", is_flag=True,
                          help="Customers' names, addresses and phones unmasked.")
 _customers = click.option("--customers", is_flag=True, help="Add the customers layer.")
+_load_model = click.option(
+    "--load-model", type=click.Choice(["contract", "rating"]), default="contract",
+    show_default=True,
+    help="Loads from the customers' contract capacity × coincidence factor per class, capped "
+         "by the rating (contract), or rating × utilisation (rating).")
 _dir = click.Path(file_okay=False, path_type=Path)
 _file = click.Path(dir_okay=False, path_type=Path)
 
@@ -153,8 +158,26 @@ def export_cim_command(settings: Settings, path: Path, **options: Any) -> None:
     _run_export(settings, path, options, export_cim)
 
 
+@export.command("cgmes")
+@click.argument("path", type=click.Path(path_type=Path), metavar="FILE.zip|DIR")
+@click.option("--version", "version", type=click.Choice(["2.4.15", "3.0"]), default="2.4.15",
+              show_default=True, help="CGMES version of the instance files.")
+@_load_model
+@click.option("--authority", default="urn:gridtopo:distribution", show_default=True,
+              metavar="URI", help="Model.modelingAuthoritySet of the headers.")
+@scope_options
+@pass_settings
+def export_cgmes_command(settings: Settings, path: Path, **options: Any) -> None:
+    """CGMES EQ, TP, SSH and SV instance files (a zip, or files in DIR) for pypowsybl,
+    pandapower's CIM converter and other CGMES tools."""
+    from gridtopo.exports.cgmes import export_cgmes
+
+    _run_export(settings, path, options, export_cgmes)
+
+
 @export.command("pandapower")
 @click.argument("path", type=_file)
+@_load_model
 @scope_options
 @pass_settings
 def export_pandapower_command(settings: Settings, path: Path, **options: Any) -> None:

@@ -19,7 +19,9 @@ customers      Point         only with ``customers=True``: the customer fields, 
                              ``personal=True``
 =============  ============  ==============================================================
 
-The GeoPackage is one file with these layers, each written by pyogrio from a stream of Arrow
+The GeoPackage also holds each layer's default QGIS style (``layer_styles``,
+:mod:`gridtopo.exports.styles`: feeders coloured, switches symbolised by state). It is one file
+with these layers, each written by pyogrio from a stream of Arrow
 batches, one per chunk of rows (memory stays flat); GeoJSON is one ``<layer>.geojson``
 FeatureCollection per layer in a directory, written as a stream, its text properties quoted
 where a spreadsheet would run them as formulas (:mod:`gridtopo.exports.formulas`). Both are
@@ -58,6 +60,7 @@ from gridtopo.exports import layers
 from gridtopo.exports.files import atomic_open, atomic_path, refuse_existing
 from gridtopo.exports.formulas import neutralise_formulas
 from gridtopo.exports.layers import Geometry, Schema
+from gridtopo.exports.styles import add_layer_styles
 from gridtopo.privacy import mask_frame
 from gridtopo.progress import ProgressCallback
 
@@ -131,6 +134,7 @@ def export_gpkg(
                                 partial, layer=name, driver="GPKG", append=partial.exists(),
                                 **kwargs)
         add_spatial_indexes(partial, progress)
+        add_layer_styles(partial, list(counts))
     return counts
 
 
