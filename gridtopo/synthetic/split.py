@@ -8,7 +8,9 @@ elsewhere — a customer whose 台区编号 is another area's, a PMS id naming a
 transformer, a tie edge between two feeders — become cross-partition facts, as they are in
 real regional exports. A row whose feeder is unknown (a tie edge has none; a row made
 unreadable by a defect) goes to the partition named by its key's hash, the first one when it
-has no key either.
+has no key either. ``moved`` (a fraction) sends that share of rows, chosen by their key's hash,
+to the next partition instead: rows exported by a region other than their feeder's (a customer
+moved across, a transformer re-assigned), which makes cross-partition facts of every kind.
 
 Files are split line by line as bytes, so encoding, BOM, quoting and defects stay exactly as
 generated (the generator writes one record per line); each part repeats the header.
@@ -64,7 +66,8 @@ def _owners(source: Path, parts: int) -> dict[str, dict[str, int]]:
     }
 
 
-def split_by_feeder(source: Path | str, out: Path | str, parts: int) -> list[Path]:
+def split_by_feeder(source: Path | str, out: Path | str, parts: int,
+                    moved: float = 0.0) -> list[Path]:
     """Write ``parts`` regional source directories under ``out`` (``part-00`` …) holding the
     rows of the generated set ``source``; return them in order. ``truth/`` stays whole in
     ``source``: it describes the province."""
@@ -82,7 +85,10 @@ def split_by_feeder(source: Path | str, out: Path | str, parts: int) -> list[Pat
         for line in lines:
             fields = next(csv.reader([line.decode(encoding, errors="replace")]), [])
             key = fields[0] if fields else ""
-            part = owner.get(key, zlib.crc32(key.encode()) % parts if key else 0)
+            digest = zlib.crc32(key.encode())
+            part = owner.get(key, digest % parts if key else 0)
+            if key and (digest >> 8) % 10_000 < moved * 10_000:
+                part = (part + 1) % parts
             chunks[part].append(line)
         for directory, chunk in zip(dirs, chunks, strict=True):
             target = directory / relative
