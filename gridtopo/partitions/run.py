@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from gridtopo.errors import InputError
-from gridtopo.ingest import FileAccount, SourceBundle, TableData
+from gridtopo.ingest import TABLES, FileAccount, SourceBundle, TableData
 from gridtopo.ingest.discover import discover
 from gridtopo.partitions import steps
 from gridtopo.partitions.stage import Context, Executor, InProcess, Outputs, Step
@@ -41,7 +41,8 @@ class PartitionOverlapError(InputError):
 
 def partitions_of(source: Path) -> dict[str, Path]:
     """Partition key → source directory: each immediate subdirectory of ``source`` holding
-    exports (a region's or province's files), by name; ``source`` itself when none does.
+    exports of both systems (a region's or province's files), by name; ``source`` itself when
+    none does (its ``marketing/`` and ``distribution/`` halves are no partitions).
 
     >>> partitions_of(Path("/nonexistent"))
     {'/nonexistent': PosixPath('/nonexistent')}
@@ -50,7 +51,7 @@ def partitions_of(source: Path) -> dict[str, Path]:
     if source.is_dir():
         for sub in sorted(p for p in source.iterdir() if p.is_dir()):
             tables, _ = discover(sub, None)
-            if tables:
+            if {TABLES[t].system for t in tables} == {"marketing", "distribution"}:
                 found[sub.name] = sub
     return found or {str(source): source}
 
