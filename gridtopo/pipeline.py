@@ -23,6 +23,7 @@ import hashlib
 import json
 import socket
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_
 from gridtopo.db.decisions import store_decisions, stored_decisions
 from gridtopo.db.load import replace_model
 from gridtopo.db.models import IngestFile, IngestRun, Snapshot
-from gridtopo.ingest import FileAccount, SourceBundle, load_profile, read_sources
+from gridtopo.ingest import FileAccount, Profile, SourceBundle, load_profile, read_sources
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.decisions import read_decisions
 from gridtopo.reconcile.links import Reconciliation, reconcile
@@ -146,14 +147,19 @@ def ingest(
     decisions: Path | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    reader: Callable[[Path, Profile | None, ProgressCallback | None], SourceBundle] = read_sources,
+    reconciler: Callable[[Mapping[str, pl.DataFrame], pl.DataFrame], Reconciliation] = reconcile,
 ) -> IngestReport:
-    """Ingest ``source`` into the database of ``engine``; see the module docstring."""
+    """Ingest ``source`` into the database of ``engine``; see the module docstring.
+
+    ``reader`` and ``reconciler`` do the reading and the reconciling — by default in this
+    process, one partition; :class:`gridtopo.partitions.PartitionedRun` offers both per
+    partition (in this process or on Spark) with the same answer."""
     run_id = _start_run(engine, source, profile)
     seconds: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        bundle = read_sources(source, load_profile(profile) if profile else None,
-                              progress=progress)
+        bundle = reader(source, load_profile(profile) if profile else None, progress)
         new_decisions = read_decisions(decisions) if decisions else None
         seconds["read"] = time.perf_counter() - started
         tables = {name: t.frame for name, t in bundle.tables.items()}
@@ -172,7 +178,7 @@ def ingest(
             load_seconds: dict[str, float] = {}
             if not unchanged:
                 started = time.perf_counter()
-                recon = reconcile(tables, all_decisions)
+                recon = reconciler(tables, all_decisions)
                 seconds["reconcile"] = time.perf_counter() - started
                 started = time.perf_counter()
                 result = replace_model(conn, tables, file_ids, recon, run_id, progress)

@@ -13,6 +13,8 @@ spatialite_present() {
 spatialite_present || need+=(libsqlite3-mod-spatialite)
 # Headless browser for the audit report test (tests/test_quality_report.py).
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Java 17+ for the Spark engine (`gridtopo ingest --engine spark`, tests/test_spark.py).
+java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || need+=(openjdk-17-jre-headless)
 
 if [ "${GRIDTOPO_SKIP_POSTGRES:-}" != "1" ]; then
     command -v pg_lsclusters >/dev/null 2>&1 || need+=(postgresql)

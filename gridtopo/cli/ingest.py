@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,12 @@ from gridtopo.reconcile.links import UNLINKED_CODES
 @click.option("--force", is_flag=True, help="Reload even when the inputs are unchanged.")
 @click.option("--unlinked", "unlinked_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the entities that could not be linked, with the reason, to this CSV.")
+@click.option("--engine", "engine_name", type=click.Choice(["embedded", "partitioned", "spark"]),
+              default="embedded", show_default=True,
+              help="embedded: one partition in this process; partitioned: each subdirectory "
+                   "of SOURCE a partition, in this process; spark: the same on Apache Spark.")
+@click.option("--master", default="local[2]", show_default=True,
+              help="Spark master for --engine spark: local[N], spark://host:port or yarn.")
 @json_option
 @pass_settings
 def ingest(
@@ -32,6 +40,8 @@ def ingest(
     decisions: Path | None,
     force: bool,
     unlinked_path: Path | None,
+    engine_name: str,
+    master: str,
     as_json: bool,
 ) -> None:
     """Read both systems' exports under SOURCE, reconcile them and load the model.
@@ -44,12 +54,34 @@ def ingest(
 
     engine = settings.engine(create=True)
     migrate.upgrade(engine)
-    with command_progress(as_json) as progress:
+    with command_progress(as_json) as progress, stages(engine_name, master) as halves:
         report = run_ingest(engine, source, profile=profile, decisions=decisions, force=force,
-                            progress=progress)
+                            progress=progress, **halves)
     if unlinked_path is not None and report.unlinked is not None:
         report.unlinked.write_csv(unlinked_path)
     emit(report.to_dict(), as_json, _print_ingest)
+
+
+@contextmanager
+def stages(engine_name: str, master: str) -> Iterator[dict[str, Any]]:
+    """The reader and reconciler of ``--engine``: none for the embedded default."""
+    if engine_name == "embedded":
+        yield {}
+        return
+    from gridtopo.partitions import PartitionedRun
+
+    executor = None
+    if engine_name == "spark":
+        from gridtopo.spark import SparkExecutor, spark_session
+
+        executor = SparkExecutor(spark_session(master))
+    run = PartitionedRun(executor)
+    try:
+        yield {"reader": run.read, "reconciler": run.reconcile}
+    finally:
+        run.close()
+        if executor is not None:
+            executor.spark.stop()
 
 
 def _print_ingest(r: dict[str, Any]) -> None:

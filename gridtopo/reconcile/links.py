@@ -462,7 +462,16 @@ def link_areas(
     """area→transformer links, scored and assigned (see the module docstring)."""
     area_feeder = match_area_feeders(areas, feeders, stations)
     candidates = area_candidates(areas, transformers, area_feeder, area_centroids(customers))
-    picked, ties = assign_areas(candidates)
+    return decide_areas(areas, candidates, *assign_areas(candidates))
+
+
+def decide_areas(
+    areas: pl.DataFrame, candidates: pl.DataFrame, picked: pl.DataFrame, ties: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The area links of ``picked`` and every other area of ``areas`` unlinked with its reason
+    (``ties``: conflicts; a candidate in ``candidates``: taken; else no candidate), from
+    :func:`assign_areas`' answer — apart so that a partitioned run can assign the pieces of
+    the candidate graph that span partitions in a second step."""
     links = _method_and_confidence(picked).select(
         pl.col("area_code").alias("from_id"),
         pl.col("transformer_id").alias("to_id"),
@@ -566,14 +575,10 @@ def apply_decisions(
     return pl.concat([kept, steward]), pl.concat([still_unlinked, refused])
 
 
-def reconcile(
-    tables: Mapping[str, pl.DataFrame], decisions: pl.DataFrame | None = None
-) -> Reconciliation:
-    """Decide every link of the chain from the canonical source tables.
-
-    ``tables`` maps canonical table names to frames as ingest returns them; a missing table is
-    treated as empty. ``decisions`` has columns ``link_kind, entity_id, decision``.
-    """
+def reconcile_inputs(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The columns reconciliation reads of each canonical table (stations, feeders, edges,
+    transformers, transformer_areas, customers, in that order), typed; a missing table or
+    column is empty or null."""
     stations = _table(tables, "stations", {"station_id": pl.Utf8, "station_name": pl.Utf8})
     feeders = _table(tables, "feeders", {"feeder_id": pl.Utf8, "feeder_name": pl.Utf8,
                                          "station_id": pl.Utf8, "source_node": pl.Utf8})
@@ -587,6 +592,19 @@ def reconcile(
         "station_name": pl.Utf8, "pms_transformer_id": pl.Utf8})
     customers = _table(tables, "customers", {"customer_id": pl.Utf8, "area_code": pl.Utf8,
                                              "lon": pl.Float64, "lat": pl.Float64})
+    return {"stations": stations, "feeders": feeders, "edges": edges,
+            "transformers": transformers, "transformer_areas": areas, "customers": customers}
+
+
+def reconcile(
+    tables: Mapping[str, pl.DataFrame], decisions: pl.DataFrame | None = None
+) -> Reconciliation:
+    """Decide every link of the chain from the canonical source tables.
+
+    ``tables`` maps canonical table names to frames as ingest returns them; a missing table is
+    treated as empty. ``decisions`` has columns ``link_kind, entity_id, decision``.
+    """
+    stations, feeders, edges, transformers, areas, customers = reconcile_inputs(tables).values()
     decided = _empty(DECISION_COLUMNS) if decisions is None else decisions.select(
         list(DECISION_COLUMNS)
     )
