@@ -13,7 +13,7 @@ from gridtopo.cli.output import command_progress, emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
 from gridtopo.db import runs as history
-from gridtopo.reconcile.links import UNLINKED_CODES
+from gridtopo.reconcile.shapes import UNLINKED_CODES
 
 
 @click.command()

@@ -26,12 +26,9 @@ from gridtopo.ingest.discover import discover
 from gridtopo.partitions import steps
 from gridtopo.partitions.stage import Context, Executor, InProcess, Outputs, Step
 from gridtopo.progress import ProgressCallback
-from gridtopo.reconcile.links import (
-    DECISION_COLUMNS,
-    Reconciliation,
-    assign_areas,
-    summarise,
-)
+from gridtopo.reconcile.areas import assign_areas
+from gridtopo.reconcile.links import Reconciliation, summarise
+from gridtopo.reconcile.shapes import DECISION_COLUMNS
 
 
 class PartitionOverlapError(InputError):

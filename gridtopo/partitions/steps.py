@@ -33,16 +33,18 @@ import polars as pl
 
 from gridtopo.ingest import load_profile, read_sources
 from gridtopo.partitions.stage import Context, Outputs
-from gridtopo.reconcile.links import (
-    apply_decisions,
+from gridtopo.reconcile.areas import (
     area_candidates,
     area_centroids,
     assign_areas,
     decide_areas,
+    match_area_feeders,
+)
+from gridtopo.reconcile.links import (
+    apply_decisions,
     link_customers,
     link_feeders,
     link_transformers,
-    match_area_feeders,
     reconcile_inputs,
 )
 

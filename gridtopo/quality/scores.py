@@ -29,7 +29,7 @@ from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.read.frames import read_frame
 from gridtopo.quality.facts import Facts
 from gridtopo.quality.regions import station_regions
-from gridtopo.reconcile.links import match_area_feeders
+from gridtopo.reconcile.areas import match_area_feeders
 
 SCORES = ("completeness", "accuracy", "timeliness")
 DIMENSION_SCORE = {"completeness": "completeness", "timeliness": "timeliness"}

@@ -14,7 +14,7 @@ import polars as pl
 from gridtopo.geo import distance_m
 from gridtopo.quality.facts import Facts
 from gridtopo.quality.rules._common import edit_fix, findings, json, link_fix
-from gridtopo.reconcile.links import match_area_feeders
+from gridtopo.reconcile.areas import match_area_feeders
 
 
 def _nearest_transformer(points: pl.DataFrame, transformers: pl.DataFrame,
