@@ -162,7 +162,7 @@ def link_transformers(
     return as_links(pl.concat([by_code, by_node]), "transformer_feeder"), unlinked
 
 
-# --------------------------------------------------------------------------- cross-system
+# --------------------------------------------------------------------------- customers
 
 
 def link_customers(
