@@ -64,6 +64,8 @@ def _places(f: Facts) -> pl.DataFrame:
         f.model.stations.select(pl.lit("stations").alias("table"),
                                 pl.col("station_id").alias("entity_id"),
                                 none_s.alias("feeder_id"), "lon", "lat"),
+        f.customers.select(pl.lit("customers").alias("table"),
+                           pl.col("customer_id").alias("entity_id"), "feeder_id", "lon", "lat"),
         f.model.feeders.select(pl.lit("feeders").alias("table"),
                                pl.col("feeder_id").alias("entity_id"), "feeder_id",
                                none_f.alias("lon"), none_f.alias("lat")),
