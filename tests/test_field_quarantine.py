@@ -1,7 +1,8 @@
 """Field-level quarantine: a row (distribution or marketing) with an unusable value it can do
 without is kept with that field blank and the field is quarantined (file, line, field, value,
-reason); a row whose key, a required or an essential field is unusable is still refused whole. Real GBK and
-UTF-8 files through ``read_sources``, a real ingest and audit on both stores."""
+reason); a row whose key, a required or an essential field is unusable is still refused
+whole. Real GBK and UTF-8 files through ``read_sources``, a real ingest and audit on both
+stores."""
 
 from __future__ import annotations
 
