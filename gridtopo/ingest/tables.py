@@ -269,7 +269,7 @@ CUSTOMERS = Table(
         _updated_at(),
     )),
     ("customers", "customer", "用户档案", "用户", "用户信息", "客户档案", "用电客户"),
-    geometry="point"
+    geometry="point",
 )
 
 TRANSFORMER_AREAS = Table(
@@ -295,7 +295,7 @@ STATIONS = Table(
         *_lon_lat(),
     ),
     ("stations", "station", "substations", "变电站", "变电站档案", "厂站"),
-    geometry="point"
+    geometry="point",
 )
 
 FEEDERS = Table(
@@ -325,7 +325,7 @@ EDGES = Table(
         Field("geometry", "wkt", ("几何", "WKT", "geom")),
     ),
     ("edges", "edge", "设备", "边", "拓扑", "网络拓扑", "设备连接", "连接关系", "线路设备"),
-    geometry="line"
+    geometry="line",
 )
 
 TRANSFORMERS = Table(
@@ -344,7 +344,7 @@ TRANSFORMERS = Table(
         _updated_at(),
     ),
     ("transformers", "transformer", "配变", "配变档案", "配电变压器", "公变", "变压器"),
-    geometry="point"
+    geometry="point",
 )
 
 TABLES: Mapping[str, Table] = MappingProxyType({
