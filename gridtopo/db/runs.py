@@ -3,7 +3,7 @@
 >>> runs(engine)[0]["status"]
 'succeeded'
 >>> quarantined(engine, rule="missing_required").select("line", "field").rows()
-[(263, 'area_code'), (1342, 'area_code'), (1365, 'customer_name')]
+[(263, 'customer_name'), (1342, 'customer_name'), (1365, 'area_code')]
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ injected defect at all (by entity), which should stay near zero.
 >>> from gridtopo.quality.config import load_config, parse_now
 >>> result = run_audit(engine, load_config(None, now=parse_now("2024-12-31")), gx=False)
 >>> score = accuracy(result.findings, expected_instances(sources / "truth", url))
->>> score["recall"]["customer_gcj02"]["recall"], score["unmatched"]
-(1.0, 0)
+>>> score["recall"]["customer_gcj02"]["recall"], score["unmatched_by_rule"]
+(1.0, {'transformer_overloaded': 1})
 """
 
 from __future__ import annotations
