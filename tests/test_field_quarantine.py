@@ -1,7 +1,8 @@
-"""Field-level quarantine: a distribution row with an unusable value it can do without is kept
-with that field blank and the field is quarantined (file, line, field, value, reason); a row
-whose key, a required or an essential field is unusable is still refused whole. Real GBK and
-UTF-8 files through ``read_sources``, a real ingest and audit on both stores."""
+"""Field-level quarantine: a row (distribution or marketing) with an unusable value it can do
+without is kept with that field blank and the field is quarantined (file, line, field, value,
+reason); a row whose key, a required or an essential field is unusable is still refused
+whole. Real GBK and UTF-8 files through ``read_sources``, a real ingest and audit on both
+stores."""
 
 from __future__ import annotations
 
@@ -20,16 +21,17 @@ from gridtopo.ingest import SourceBundle
 from gridtopo.pipeline import ingest
 from gridtopo.quality.audit import run_audit
 from gridtopo.quality.config import load_config, parse_now
-from tests.test_ingest_support import customer_row, read_one, write_csv, write_customers
+from tests.test_ingest_support import CUSTOMER_HEADER, customer_row, read_one, write_csv
 
 TRANSFORMER_HEADER = ["配变编码", "配变名称", "所属线路", "连接节点", "额定容量", "营销台区编号",
                       "状态", "经度", "纬度", "更新时间"]
 OK_DATE = "2024-06-01 08:00:00"
+LONG_PHONE = "1" * 70
 
 
 def write_exports(root: Path) -> Path:
-    """A small but whole chain, one unusable value in each distribution table (and a few rows
-    that must still be refused whole); stations and transformers GBK, the rest UTF-8."""
+    """A small but whole chain, an unusable value in each table (and a few rows that must
+    still be refused whole); stations, transformers and 台区 GBK, the rest UTF-8."""
     dist, mkt = root / "distribution", root / "marketing"
     write_csv(dist / "stations.csv", ["变电站编码", "变电站名称", "电压等级", "经度", "纬度"],
               [["S1", "城东站", "110kV", "113.8", "北纬23"]], encoding="gbk")
@@ -54,13 +56,18 @@ def write_exports(root: Path) -> Path:
         ["T6", "旧公变", "F2", "N11", "100", "", "退役", "113.80", "23.10", OK_DATE],
         ["T7", "城东7号公变", "F2", "N11", "100", "", "运行", "113.80", "23.10", OK_DATE],
     ], encoding="gbk")
-    write_csv(mkt / "transformer_areas.csv", ["台区编号", "台区名称", "线路名称", "PMS设备编码"],
-              [[f"TQ{i}", f"城东{i}号台区", "城东#1线", f"T{i}"] for i in (1, 2, 3, 4)],
+    write_csv(mkt / "transformer_areas.csv",
+              ["台区编号", "台区名称", "线路名称", "PMS设备编码", "台区容量"],
+              [[f"TQ{i}", f"城东{i}号台区", "城东#1线", f"T{i}", "大" if i == 2 else "400"]
+               for i in (1, 2, 3, 4)]                       # line 3: unusable capacity → kept
+              + [["", "无编号台区", "城东#1线", "", "200"]],  # line 6: blank key → refused
               encoding="gbk")
-    customers = [customer_row(10 * i + j, 台区编号=f"TQ{i}") for i in (1, 2, 3, 4)
-                 for j in (1, 2)]
-    customers.append(customer_row(99, 台区编号="TQ1", 合同容量="x"))  # marketing: refused whole
-    write_customers(mkt, customers)
+    customers = [[*customer_row(10 * i + j, 台区编号=f"TQ{i}"), "13800000000"]
+                 for i in (1, 2, 3, 4) for j in (1, 2)]
+    # line 10: unusable 合同容量 and a phone too long → kept without both
+    customers.append([*customer_row(99, 台区编号="TQ1", 合同容量="x"), LONG_PHONE])
+    customers.append([*customer_row(98, 台区编号="TQ1", 户名=""), ""])  # line 11: refused
+    write_csv(mkt / "customers.csv", [*CUSTOMER_HEADER, "联系电话"], customers)
     return root
 
 
@@ -123,10 +130,25 @@ def test_bad_fields_are_set_aside_and_the_rows_kept(tmp_path: Path) -> None:
     ]
     assert _account(bundle, "edges") == (6, 4, 2, 0, 1)
 
-    # marketing tables keep refusing the whole row
-    assert _quarantine(bundle, "customers") == [(10, "contract_kva", "x", "not_a_number", False,
-                                                 "0300100000099")]
-    assert _account(bundle, "customers") == (9, 8, 1, 0, 0)
+    a = bundle.tables["transformer_areas"].frame
+    assert a.select("area_code", "capacity_kva").rows() == [
+        ("TQ1", 400.0), ("TQ2", None), ("TQ3", 400.0), ("TQ4", 400.0)]
+    assert _quarantine(bundle, "transformer_areas") == [
+        (3, "capacity_kva", "大", "not_a_number", True, "TQ2"),
+        (6, "area_code", None, "missing_required", False, None),  # the key: refused whole
+    ]
+    assert _account(bundle, "transformer_areas") == (5, 4, 1, 0, 1)
+
+    c = bundle.tables["customers"].frame
+    c99 = c.filter(pl.col("customer_id") == "0300100000099").row(0, named=True)
+    assert (c99["area_code"], c99["contract_kva"], c99["phone"]) == ("TQ1", None, None)
+    assert "0300100000098" not in c["customer_id"].to_list()
+    assert _quarantine(bundle, "customers") == [
+        (10, "contract_kva", "x", "not_a_number", True, "0300100000099"),
+        (10, "phone", LONG_PHONE, "too_long", True, "0300100000099"),
+        (11, "customer_name", None, "missing_required", False, "0300100000098"),  # required
+    ]
+    assert _account(bundle, "customers") == (10, 9, 1, 0, 2)
 
 
 def test_a_kept_row_that_loses_a_duplicate_conflict_is_refused_whole(tmp_path: Path) -> None:
@@ -158,12 +180,12 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
     totals = report.totals
     assert totals["rows_read"] == (totals["rows_loaded"] + totals["rows_quarantined"]
                                    + totals["rows_merged"])
-    assert (totals["rows_quarantined"], totals["fields_quarantined"]) == (4, 8)
+    assert (totals["rows_quarantined"], totals["fields_quarantined"]) == (5, 11)
     accounts = {f["table"]: (f["rows_quarantined"], f["fields_quarantined"])
                 for f in report.files}
     assert accounts == {"stations": (0, 1), "feeders": (0, 1), "edges": (2, 1),
-                        "transformers": (1, 5), "transformer_areas": (0, 0),
-                        "customers": (1, 0)}
+                        "transformers": (1, 5), "transformer_areas": (1, 1),
+                        "customers": (1, 2)}
     with engine.connect() as conn:
         stored = read_frame(conn, "SELECT f.table_name, f.fields_quarantined, "
                             "f.rows_quarantined FROM ingest_files f ORDER BY f.id",
@@ -176,8 +198,9 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
             "SELECT status FROM transformers WHERE transformer_id = 'T3'")).scalar_one()
     assert dict(zip(stored["table"], stored["fields"], strict=True)) == {
         t: n for t, (_, n) in accounts.items()}
-    # the transformers with a bad field still carry their customers
-    assert chain == {customer_row(10 * i + j)[0]: f"T{i}" for i in (1, 2, 3, 4) for j in (1, 2)}
+    # the transformers and the customer with a bad field are still on their chain
+    assert chain == {customer_row(10 * i + j)[0]: f"T{i}" for i in (1, 2, 3, 4) for j in (1, 2)
+                     } | {customer_row(99)[0]: "T1"}
     assert tuple(t1) == (None, "in_service", 2)
     assert t3_status == "in_service"
 
@@ -190,16 +213,18 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
         ("transformers", 4, "status", "检修", "T3"),
         ("transformers", 5, "lat", "95", "T4"),
     ]
-    assert kept["row_kept"].to_list() == [True] * 8
+    assert kept["row_kept"].to_list() == [True] * 11
     refused = quarantined(engine, kept=False)
     assert sorted(refused.select("table", "line").rows()) == [
-        ("customers", 10), ("edges", 5), ("edges", 6), ("transformers", 6)]
-    assert runs(engine)[0]["totals"]["fields_quarantined"] == 8
+        ("customers", 11), ("edges", 5), ("edges", 6), ("transformer_areas", 6),
+        ("transformers", 6)]
+    assert runs(engine)[0]["totals"]["fields_quarantined"] == 11
 
     result = run_audit(engine, load_config(None, now=parse_now("2024-12-31")), gx=False)
     found = result.findings.filter(pl.col("rule") == "field_unreadable")
     by_entity = {(r["entity_type"], r["entity_id"]): r for r in found.iter_rows(named=True)}
-    assert sorted(by_entity) == [("edge", "E2"), ("feeder", "F2"), ("station", "S1"),
+    assert sorted(by_entity) == [("area", "TQ2"), ("customer", "0300100000099"),
+                                 ("edge", "E2"), ("feeder", "F2"), ("station", "S1"),
                                  ("transformer", "T1"), ("transformer", "T2"),
                                  ("transformer", "T3"), ("transformer", "T4")]
     t1_finding = by_entity[("transformer", "T1")]
@@ -211,6 +236,14 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
     assert {(x["field"], x["value"], x["rule"], x["line"]) for x in fields} == {
         ("lon", "东经113", "not_a_number", 3), ("updated_at", "2024-13-45", "not_a_date", 3)}
     assert {x["path"] for x in fields} == {str(sources / "distribution" / "transformers.csv")}
+    # a customer's finding names the personal field but never its source value
+    c99 = by_entity[("customer", "0300100000099")]
+    assert c99["message"] == ("customer 0300100000099: source value set aside as unusable — "
+                              "contract_kva 'x' (not_a_number); phone '' (too_long)")
+    assert c99["feeder_id"] == "F1"
+    assert LONG_PHONE not in c99["evidence"]
+    assert {(x["field"], x["value"]) for x in json.loads(c99["evidence"])["fields"]} == {
+        ("contract_kva", "x"), ("phone", None)}
 
     # a retired transformer has nothing to link: no finding for its blank 营销台区编号
     missing = set(result.findings.filter(pl.col("rule") == "transformer_area_code_missing")
@@ -238,10 +271,11 @@ def test_cli_says_which_rows_were_kept(db_url: str, tmp_path: Path) -> None:
     refused = json.loads(runner.invoke(main, ["--db", db_url, "quarantine", "--refused",
                                               "--json"]).output)
     assert {(r["table"], r["line"]) for r in refused} == {
-        ("customers", 10), ("edges", 5), ("edges", 6), ("transformers", 6)}
+        ("customers", 11), ("edges", 5), ("edges", 6), ("transformer_areas", 6),
+        ("transformers", 6)}
     assert not any(r["row_kept"] for r in refused)
     history = runner.invoke(main, ["--db", db_url, "runs"])
-    assert "quarantined 4 rows + 8 fields" in history.output
+    assert "quarantined 5 rows + 11 fields" in history.output
 
 
 def test_an_unchanged_rerun_sets_aside_the_same_fields(db_url: str, tmp_path: Path) -> None:
@@ -258,5 +292,5 @@ def test_an_unchanged_rerun_sets_aside_the_same_fields(db_url: str, tmp_path: Pa
     assert again.drop("run_id").equals(quarantined(engine, first.run_id, kept=True)
                                        .drop("run_id"))
     result = run_audit(engine, load_config(None, now=parse_now("2024-12-31")), gx=False)
-    assert result.findings.filter(pl.col("rule") == "field_unreadable").height == 7
+    assert result.findings.filter(pl.col("rule") == "field_unreadable").height == 9
     engine.dispose()

@@ -62,9 +62,12 @@ def test_xlsx_first_sheet_by_default(tmp_path: Path) -> None:
     account = bundle.files[0]
     assert (account.file_format, account.encoding, account.rows_read) == ("xlsx", None, 2)
     frame = bundle.tables["customers"].frame
-    assert frame["customer_id"].to_list() == ["0300100000001"]
-    assert frame["_line"].to_list() == [2]
+    # the negative 合同容量 is set aside on its own: the customer on row 4 is kept without it
+    assert frame["customer_id"].to_list() == ["0300100000001", "0300100000002"]
+    assert frame["_line"].to_list() == [2, 4]
+    assert frame["contract_kva"].to_list() == [6.0, None]
     assert quarantined(bundle) == {4: "out_of_range"}
+    assert bundle.tables["customers"].quarantine["row_kept"].to_list() == [True]
     assert "row 4" in bundle.tables["customers"].quarantine["message"][0]
 
 

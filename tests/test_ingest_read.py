@@ -42,13 +42,16 @@ def test_several_files_of_one_table_each_have_an_account(tmp_path: Path) -> None
     write_customers(tmp_path, [customer_row(3), customer_row(4, 合同容量="-1")],
                     name="customers_part2.csv", encoding="utf-8")
     bundle = read_one(tmp_path)
-    assert [(Path(f.path).name, f.encoding, f.rows_read, f.rows_loaded, f.rows_quarantined)
-            for f in bundle.files] == [("customers_part1.csv", "gbk", 2, 2, 0),
-                                       ("customers_part2.csv", "utf-8", 2, 1, 1)]
+    # the negative contract capacity is set aside on its own: the customer is kept
+    assert [(Path(f.path).name, f.encoding, f.rows_read, f.rows_loaded, f.rows_quarantined,
+             f.fields_quarantined)
+            for f in bundle.files] == [("customers_part1.csv", "gbk", 2, 2, 0, 0),
+                                       ("customers_part2.csv", "utf-8", 2, 2, 0, 1)]
     frame = bundle.tables["customers"].frame
-    assert frame.select("_file", "_line").rows() == [(0, 2), (0, 3), (1, 2)]
+    assert frame.select("_file", "_line").rows() == [(0, 2), (0, 3), (1, 2), (1, 3)]
+    assert frame["contract_kva"].to_list() == [6.0, 6.0, 6.0, None]
     q = bundle.tables["customers"].quarantine
-    assert q.select("file", "line").rows() == [(1, 3)]
+    assert q.select("file", "line", "row_kept").rows() == [(1, 3, True)]
     assert q["message"][0].startswith("customers_part2.csv line 3: ")
 
 
@@ -104,7 +107,7 @@ def test_quarantine_rows_name_file_line_field_and_value(tmp_path: Path) -> None:
     assert row == {
         "file": 0, "line": 3, "field": "contract_kva", "value": "-6", "rule": "out_of_range",
         "message": "营销/customers.csv line 3: 合同容量 (contract_kva) '-6' must be ≥ 0",
-        "raw": row["raw"], "row_kept": False, "entity_id": "0300100000002",
+        "raw": row["raw"], "row_kept": True, "entity_id": "0300100000002",
     }
     raw = json.loads(row["raw"])
     assert list(raw) == CUSTOMER_HEADER and raw["合同容量"] == "-6"
@@ -112,12 +115,14 @@ def test_quarantine_rows_name_file_line_field_and_value(tmp_path: Path) -> None:
 
 def test_accounting_adds_up_with_every_kind_of_row(tmp_path: Path) -> None:
     rows = [customer_row(i) for i in range(10)]
+    # merged repeat; losing duplicate conflict (refused); unknown phase (kept, phase set
+    # aside); wrong field count (refused)
     rows += [customer_row(3), customer_row(4, 户名="x"), customer_row(20, 相别="Q"),
              customer_row(21)[:4]]
     write_customers(tmp_path, rows)
     account = read_one(tmp_path).files[0]
     assert (account.rows_read, account.rows_loaded, account.rows_quarantined,
-            account.rows_merged) == (14, 10, 3, 1)
+            account.rows_merged, account.fields_quarantined) == (14, 11, 2, 1, 1)
     assert len(account.sha256) == 64
     assert account.size_bytes == (tmp_path / "customers.csv").stat().st_size
 
@@ -145,7 +150,10 @@ def test_source_directory_without_exports(tmp_path: Path) -> None:
 def test_bad_rows_never_abort_but_a_bad_file_does(tmp_path: Path) -> None:
     write_customers(tmp_path, [customer_row(1), ["x"] * 30, customer_row(2, 更新时间="?")])
     bundle = read_one(tmp_path)
-    assert bundle.files[0].rows_loaded == 1
+    # the wrong field count refuses its row; the unreadable date only sets its field aside
+    account = bundle.files[0]
+    assert (account.rows_loaded, account.rows_quarantined, account.fields_quarantined) == (
+        2, 1, 1)
     (tmp_path / "customers_2.csv").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(InputError, match=r"customers_2\.csv"):
         read_sources(tmp_path)

@@ -35,6 +35,13 @@ def test_injected_defects_are_quarantined_or_merged_at_their_line(tmp_path: Path
     by_rule = quarantine.filter(pl.col("rule") != "duplicate_conflict").select("path", "line")
     assert sorted(by_rule.rows()) == sorted(expected.rows())
 
+    # a customer with a bad 合同容量, 相别 or 更新时间 is loaded without that value
+    bad = truth.filter(pl.col("defect") == "customer_bad_value")
+    kept = quarantine.filter(pl.col("path") == "marketing/customers.csv").filter(
+        pl.col("line").is_in(bad["line"].to_list()))
+    assert kept.height == bad.height and kept["row_kept"].all()
+    assert set(bad["entity_id"]) <= set(bundle.tables["customers"].frame["customer_id"])
+
     conflicts = truth.filter(pl.col("defect") == "customer_duplicate_conflict")
     flagged = quarantine.filter(pl.col("rule") == "duplicate_conflict")
     assert sorted(flagged["value"].to_list()) == sorted(conflicts["entity_id"].to_list())

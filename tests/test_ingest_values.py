@@ -110,10 +110,12 @@ def test_coordinates(tmp_path: Path) -> None:
     write_customers(tmp_path, rows)
     bundle = read_one(tmp_path)
     frame = bundle.tables["customers"].frame
-    assert frame["lon"].to_list() == [113.82, 116.39, None, 113.5]
-    assert frame["lat"].to_list() == [23.14, 39.91, None, 23.1]
+    # a customer with an unusable point is still a customer: kept, both lon and lat blank
+    assert frame["lon"].to_list() == [113.82, 116.39, None, None, None, None, None, 113.5]
+    assert frame["lat"].to_list() == [23.14, 39.91, None, None, None, None, None, 23.1]
     assert quarantined(bundle) == {5: "out_of_range", 6: "out_of_range",
                                    7: "incomplete_coordinates", 8: "not_a_number"}
+    assert bundle.tables["customers"].quarantine["row_kept"].to_list() == [True] * 4
     messages = bundle.tables["customers"].quarantine["message"].to_list()
     assert messages[0] == "customers.csv line 5: 经度 (lon) '190' is not between -180 and 180"
     assert messages[2] == ("customers.csv line 7: 经度 (lon) '113' has no latitude (lat) "

@@ -52,8 +52,13 @@ def test_accounting_adds_up_and_is_stored(model_engine: Engine) -> None:
         for f in files:
             assert f.rows_read == f.rows_loaded + f.rows_quarantined + f.rows_merged, f.path
             assert len(f.sha256) == 64
-        quarantined = conn.scalar(select(func.count()).select_from(QuarantinedRow))
-        assert quarantined == sum(f.rows_quarantined for f in files) > 0
+        def entries(kept: bool) -> int | None:
+            return conn.scalar(select(func.count()).select_from(QuarantinedRow)
+                               .where(QuarantinedRow.row_kept.is_(kept)))
+
+        # one entry per refused row, one per field set aside in a kept row
+        assert entries(False) == sum(f.rows_quarantined for f in files) > 0
+        assert entries(True) == sum(f.fields_quarantined for f in files) > 0
         customers = next(f for f in files if f.table_name == "customers")
         stored = conn.scalar(text("SELECT count(*) FROM customers"))
         assert stored == customers.rows_loaded
@@ -170,12 +175,19 @@ def test_runs_and_quarantine_show_what_a_steward_must_fix(
     runs = json.loads(runner.invoke(main, ["--db", model_db_url, "runs", "--json"]).output)
     assert runs[0]["status"] == "succeeded" and runs[0]["totals"]["rows_quarantined"] > 0
     shown = json.loads(runner.invoke(main, ["--db", model_db_url, "quarantine", "--json"]).output)
-    assert len(shown) == runs[0]["totals"]["rows_quarantined"]
+    totals = runs[0]["totals"]
+    assert len(shown) == totals["rows_quarantined"] + totals["fields_quarantined"]
     truth = pl.read_csv(synthetic_sources / "truth" / "defects.csv", infer_schema=False)
-    missing = truth.filter(pl.col("defect") == "customer_missing_required")
-    lines = {(Path(r["file"]).name, r["line"]) for r in shown}
-    for file, line in missing.select("file", "line").iter_rows():
-        assert (Path(file).name, int(line)) in lines
+
+    def lines_of(defect: str) -> set[tuple[str, int]]:
+        return {(Path(f).name, int(line)) for f, line in truth.filter(
+            pl.col("defect") == defect).select("file", "line").iter_rows()}
+
+    refused = {(Path(r["file"]).name, r["line"]) for r in shown if not r["row_kept"]}
+    kept = {(Path(r["file"]).name, r["line"]) for r in shown if r["row_kept"]}
+    # a blank 户名 or 台区编号 refuses the customer; a bad 合同容量, 相别 or 更新时间 only its field
+    assert lines_of("customer_missing_required") <= refused
+    assert lines_of("customer_bad_value") and lines_of("customer_bad_value") <= kept
     only = json.loads(runner.invoke(main, ["--db", model_db_url, "quarantine", "--table",
                                            "customers", "--rule", "missing_required",
                                            "--json"]).output)

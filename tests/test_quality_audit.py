@@ -23,6 +23,7 @@ DENSE = {  # every kind the audit catches, at rates a 3,000-customer model still
     "transformer_missing_area_code": 0.05, "customer_orphan_area": 0.005,
     "customer_gcj02": 0.01, "customer_misplaced": 0.005, "name_mismatch": 0.005,
     "stale_record": 0.01, "island": 0.5, "loop": 0.5, "transformer_bad_value": 0.05,
+    "customer_bad_value": 0.005,
 }
 
 

@@ -155,8 +155,8 @@ def quarantine_command(
 ) -> None:
     """Show what an ingest run quarantined: file, line, field, value, rule and why.
 
-    A distribution row with an unusable field that it can do without (a capacity that is no
-    number, an unknown status...) is loaded without it: that field is listed with row_kept
+    A row with an unusable field that it can do without (a capacity that is no number, an
+    unknown status or phase...) is loaded without it: that field is listed with row_kept
     true ("kept"); a row refused whole is listed once ("refused").
     """
     rows = history.quarantined(settings.model_engine(), run_id, table=table, rule=rule,

@@ -2,7 +2,7 @@
 
 >>> status = database_status(engine)
 >>> status["backend"], status["tables"]["feeders"], status["tables"]["customers"]
-('sqlite', 2, 2494)
+('sqlite', 2, 2497)
 """
 
 from __future__ import annotations

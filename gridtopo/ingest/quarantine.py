@@ -4,8 +4,8 @@ Every source row that is refused (:mod:`gridtopo.ingest.unusable`) gives exactly
 quarantined row: ``field``, ``value`` and ``rule`` of its most important problem (lowest rank:
 a wrong field count, then a value that does not parse, then coordinates, then contract rules
 with blank required fields first, then a key conflict), and a ``message`` naming the file, the
-line and every problem, e.g. ``marketing/customers.csv line 643: 合同容量 (contract_kva) '-6'
-must be ≥ 0``. A row that is kept gives one quarantined row per unusable *field* instead, with
+line and every problem, e.g. ``marketing/customers.csv line 643: 户名 (customer_name) is blank
+but required``. A row that is kept gives one quarantined row per unusable *field* instead, with
 ``row_kept`` true and the problems of that field only. ``value`` is the text as it stood in the
 file; ``raw`` is the whole source row as a JSON object keyed by the file's own headers;
 ``entity_id`` is the row's key when it is a usable one (so a kept row's field can be found in

@@ -4,8 +4,8 @@ tables, quarantined rows and per-file accounting out.
 For every table found (:mod:`~gridtopo.ingest.discover`), each file is read as text
 (:mod:`~gridtopo.ingest.formats`), its headers matched (:mod:`~gridtopo.ingest.headers`), its
 values converted (:mod:`~gridtopo.ingest.convert`) and checked against the table's contract
-(:mod:`~gridtopo.ingest.contracts`); a distribution row whose problems concern only fields it
-can do without is kept with those fields blank (:mod:`~gridtopo.ingest.unusable`); then the
+(:mod:`~gridtopo.ingest.contracts`); a row whose problems concern only fields it can do
+without is kept with those fields blank (:mod:`~gridtopo.ingest.unusable`); then the
 rows of all the table's files have their repeated keys resolved
 (:mod:`~gridtopo.ingest.dedupe`). A CSV is read, converted and checked
 chunk by chunk, and only the converted rows are kept: the text of a 14-million-row export is

@@ -73,7 +73,7 @@ class Field:
     code per row instead of a 16-byte string view plus its bytes, about 1.5 GB less at
     Guangdong size. ``essential`` marks a field the row cannot be used without even when it is
     not required (an edge's 常开: a switch whose state is unreadable would have to be guessed
-    open or closed): see :attr:`Table.quarantines_fields`.
+    open or closed): see :attr:`Table.row_fields`.
     """
 
     name: str
@@ -118,9 +118,8 @@ class Table:
     names it is found under (matched through :func:`fold`-like rules, see
     :mod:`gridtopo.ingest.discover`) and the geometry a GIS layer of it carries.
 
-    ``quarantines_fields``: a value that cannot be used quarantines only its field — the row
-    is kept with the field blank — unless the field is one of :attr:`row_fields`. Tables
-    without it (the marketing ones) quarantine the whole row for any bad value.
+    A value that cannot be used quarantines only its field — the row is kept with the field
+    blank — unless the field is one of :attr:`row_fields` (see :mod:`gridtopo.ingest.unusable`).
     """
 
     name: str
@@ -128,7 +127,6 @@ class Table:
     fields: tuple[Field, ...]
     file_names: tuple[str, ...]
     geometry: Literal["point", "line"] | None = None
-    quarantines_fields: bool = False
 
     @property
     def key(self) -> str:
@@ -138,16 +136,16 @@ class Table:
     @property
     def row_fields(self) -> frozenset[str]:
         """Fields the row cannot exist without: a problem with one of them refuses the whole
-        row. The key, required and ``essential`` fields; every field when the table does not
-        :attr:`quarantines_fields`.
+        row. The key, required and ``essential`` fields.
 
         >>> sorted(TABLES["edges"].row_fields)
         ['edge_id', 'from_node', 'kind', 'normal_open', 'to_node']
         >>> sorted(TABLES["transformers"].row_fields)
         ['transformer_id']
+        >>> sorted(TABLES["customers"].row_fields)
+        ['area_code', 'customer_id', 'customer_name']
         """
-        return frozenset(f.name for f in self.fields
-                         if f.unique or f.required or f.essential or not self.quarantines_fields)
+        return frozenset(f.name for f in self.fields if f.unique or f.required or f.essential)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -297,7 +295,7 @@ STATIONS = Table(
         *_lon_lat(),
     ),
     ("stations", "station", "substations", "变电站", "变电站档案", "厂站"),
-    geometry="point", quarantines_fields=True,
+    geometry="point",
 )
 
 FEEDERS = Table(
@@ -310,7 +308,6 @@ FEEDERS = Table(
         _id("source_node", "出线节点"),
     ),
     ("feeders", "feeder", "馈线", "线路", "10kv线路", "馈线档案", "线路档案"),
-    quarantines_fields=True,
 )
 
 EDGES = Table(
@@ -328,7 +325,7 @@ EDGES = Table(
         Field("geometry", "wkt", ("几何", "WKT", "geom")),
     ),
     ("edges", "edge", "设备", "边", "拓扑", "网络拓扑", "设备连接", "连接关系", "线路设备"),
-    geometry="line", quarantines_fields=True,
+    geometry="line",
 )
 
 TRANSFORMERS = Table(
@@ -347,7 +344,7 @@ TRANSFORMERS = Table(
         _updated_at(),
     ),
     ("transformers", "transformer", "配变", "配变档案", "配电变压器", "公变", "变压器"),
-    geometry="point", quarantines_fields=True,
+    geometry="point",
 )
 
 TABLES: Mapping[str, Table] = MappingProxyType({

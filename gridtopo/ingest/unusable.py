@@ -1,17 +1,18 @@
 """Which problems refuse a whole row and which only set one field aside.
 
-A distribution row (:attr:`~gridtopo.ingest.tables.Table.quarantines_fields`) with a value
-that cannot be used — a capacity that is no number, an unreadable date, a coordinate out of
-range, an unknown status — is still a station, feeder, edge or transformer that the chain runs
-through: refusing it would cut every customer below it off their chain. So only the field is
-quarantined and the row is kept with that field blank, as if the export had left it empty
-(an enum then takes its default, e.g. a transformer's status ``in_service``). A point is one
-value: when ``lon`` or ``lat`` is unusable both are blanked.
+A row with a value that cannot be used — a capacity that is no number, an unreadable date, a
+coordinate out of range, an unknown status or phase — is still a station, feeder, edge,
+transformer, 台区 or customer that the chain runs through: refusing a transformer would cut
+every customer below it off their chain, refusing a customer would leave it out of every
+outage answer (it is still out when its feeder trips). So only the field is quarantined and
+the row is kept with that field blank, as if the export had left it empty (an enum then takes
+its default, e.g. a transformer's status ``in_service``). A point is one value: when ``lon``
+or ``lat`` is unusable both are blanked.
 
 A row is refused whole when a problem concerns the row itself (a wrong field count), or a field
 of :attr:`~gridtopo.ingest.tables.Table.row_fields` — its key (blank, too long, or losing a
-duplicate conflict), a required field, or an essential one such as an edge's 常开. Marketing
-tables refuse the row for any problem, as before.
+duplicate conflict), a required field (a customer's 户名 and 台区编号), or an essential one
+such as an edge's 常开.
 
 >>> from gridtopo.ingest.tables import TABLES
 >>> problems = pl.DataFrame({ROW: [0, 1, 1], "field": ["capacity_kva", "capacity_kva",

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 
 from gridtopo.db.read.frames import read_frame, read_table
 from gridtopo.db.runs import model_run
+from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.quality.errors import EmptyModelError
 
 S, F = pl.Utf8, pl.Float64
@@ -56,8 +57,10 @@ _TABLES: dict[str, tuple[str, list[tuple[str, str, pl.DataType | type[pl.DataTyp
         ("status", "status", S), (POINT, "lon", F), (UPDATED, "updated_at", S)], ""),
 }
 CUSTOMER_STATUS = pl.Enum(["active", "closed"])
-SET_ASIDE_SQL = (
-    "SELECT f.table_name, q.entity_id, q.field, q.value, q.rule, f.path, q.line, e.feeder_id "
+SET_ASIDE_SQL = (  # a personal field's source value stays in the quarantine, out of findings
+    "SELECT f.table_name, q.entity_id, q.field, "
+    "CASE WHEN q.field IN ({personal}) THEN NULL ELSE q.value END, q.rule, f.path, q.line, "
+    "e.feeder_id "
     "FROM quarantined_rows q JOIN ingest_files f ON f.id = q.file_id "
     "LEFT JOIN edges e ON f.table_name = 'edges' AND e.edge_id = q.entity_id "
     "WHERE q.run_id = {run} AND q.row_kept AND q.entity_id IS NOT NULL "
@@ -85,7 +88,8 @@ class Model:
     ingest_run_id: int | None
     set_aside: pl.DataFrame
     """The fields the model's ingest run set aside in rows it kept (loaded without them):
-    table, entity_id, field, value, rule, path, line, and an edge's feeder_id."""
+    table, entity_id, field, value (null for personal data), rule, path, line, and an edge's
+    feeder_id."""
 
     def chain(self) -> pl.DataFrame:
         """Per customer (in ``customers`` order): area_code and the decided transformer_id,
@@ -168,5 +172,7 @@ def load_model(engine: Engine) -> Model:
                 links[name] = read_frame(conn, "SELECT from_id, to_id FROM links WHERE "
                                          f"kind = '{kind}'", {"from_id": S, "to_id": S})
     with engine.connect() as conn:
-        set_aside = read_frame(conn, SET_ASIDE_SQL.format(run=int(run)), SET_ASIDE_SCHEMA)
+        set_aside = read_frame(conn, SET_ASIDE_SQL.format(
+            run=int(run), personal=", ".join(f"'{f}'" for f in PERSONAL_FIELDS)),
+            SET_ASIDE_SCHEMA)
     return Model(**frames, **links, ingest_run_id=int(run), set_aside=set_aside)

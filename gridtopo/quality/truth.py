@@ -40,6 +40,7 @@ EXPECTED = {
     "area_wrong_pms_id": ["area_pms_id_conflict"],
     "transformer_wrong_area_code": ["transformer_area_code_conflict"],
     "transformer_bad_value": ["field_unreadable"],
+    "customer_bad_value": ["field_unreadable"],
 }
 """Defect kind → the rule(s) expected to report it."""
 TABLE_ENTITY = {"customers": "customer", "transformer_areas": "area",

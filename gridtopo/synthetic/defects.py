@@ -117,7 +117,8 @@ _KINDS = (
                "ingest required-field check quarantines the row", "customers"),
     DefectKind("customer_bad_value", CUSTOMERS,
                "Negative 合同容量, 相别 D, or an unparseable 更新时间.", 0.001,
-               "ingest validation quarantines the row", "customers"),
+               "ingest quarantines the field and loads the customer without it, so it keeps "
+               "its chain; validity audit (field_unreadable)", "customers"),
     DefectKind("customer_gcj02", CUSTOMERS,
                "Customer 经度/纬度 in GCJ-02 instead of WGS 84.", 0.01,
                "accuracy audit: offset consistent with the GCJ-02 shift", "customers"),

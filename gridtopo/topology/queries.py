@@ -103,7 +103,7 @@ def impact(index: QueryIndex, devices: Sequence[str], close: Sequence[str] = ())
     >>> from gridtopo.topology.index import load_index
     >>> index = load_index(engine)
     >>> impact(index, ["SB-00000001"]).customers
-    1697
+    1698
     >>> plan = impact(index, ["SB-00000009", "SB-00000014"], close=["SB-00000080"])
     >>> plan.customers, plan.picked_up[0]["via_feeder"], plan.picked_up[0]["customers"]
     (948, 'XL-000002', 304)

@@ -3,13 +3,14 @@
 * ``coordinates_outside_territory``: customers, transformers and stations outside the
   configured territory box (``territory``, Guangdong by default);
 * ``meter_id_duplicate``: one meter asset number recorded on several customers;
-* ``field_unreadable``: a station, feeder, edge or transformer that ingest loaded without one
-  of its source values, because the value could not be used. Ingest keeps such a row — its
-  customers keep their chain — and quarantines only the field (:mod:`gridtopo.ingest.unusable`);
-  the model then holds the field blank, or at its default. The rule turns those field
-  quarantines of the model's ingest run into one finding per entity, listing each field with
-  its source value and the rule it broke, e.g. ``transformer PB-0001051: source value set aside
-  as unusable — capacity_kva '-400' (out_of_range)``.
+* ``field_unreadable``: a station, feeder, edge, transformer, 台区 or customer that ingest
+  loaded without one of its source values, because the value could not be used. Ingest keeps
+  such a row — a transformer's customers keep their chain, a customer stays in outage answers —
+  and quarantines only the field (:mod:`gridtopo.ingest.unusable`); the model then holds the
+  field blank, or at its default. The rule turns those field quarantines of the model's ingest
+  run into one finding per entity, listing each field with its source value (none for personal
+  data such as a phone number) and the rule it broke, e.g. ``transformer PB-0001051: source
+  value set aside as unusable — capacity_kva '-400' (out_of_range)``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def _places(f: Facts) -> pl.DataFrame:
         f.model.stations.select(pl.lit("stations").alias("table"),
                                 pl.col("station_id").alias("entity_id"),
                                 none_s.alias("feeder_id"), "lon", "lat"),
+        f.customers.select(pl.lit("customers").alias("table"),
+                           pl.col("customer_id").alias("entity_id"), "feeder_id", "lon", "lat"),
         f.model.feeders.select(pl.lit("feeders").alias("table"),
                                pl.col("feeder_id").alias("entity_id"), "feeder_id",
                                none_f.alias("lon"), none_f.alias("lat")),
