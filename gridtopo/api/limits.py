@@ -22,7 +22,7 @@ which they write in the background within milliseconds.
 >>> try:
 ...     limit.take("95598", 101, now=2.0, elsewhere=[(1.5, 100)])
 ... except PersonalDataLimitError as err:
-...     err.http_status, err.retry_after, str(err)[:56]
+...     err.http_status, err.retry_after, str(err)[:55]
 (429, 58, 'API key 95598 read the personal data of 1,000 customers')
 >>> limit.take("95598", 101, now=60.5, elsewhere=[(1.5, 100)])
 """

@@ -3,10 +3,11 @@
 Requests are validated before a route runs; anything outside these bounds is a 422 problem
 document, never a 500 further in:
 
-* an **id** (customer, device, transformer, node) is 1–:data:`MAX_ID_LENGTH` characters with
-  no control or invisible formatting character (:data:`ID_FORBIDDEN`: C0/C1 controls such as
-  NUL, tab and newline, zero-width characters, bidirectional overrides, the BOM) — ids are
-  looked up exactly, so ``"SB-00000019\\u0000"`` must not pass for ``SB-00000019``;
+* an **id** (customer, device, transformer, node) is 1–:data:`MAX_ID_LENGTH` characters,
+  surrounding whitespace stripped, with no control or invisible formatting character
+  (:data:`ID_FORBIDDEN`: C0/C1 controls such as NUL, tab and newline, zero-width characters,
+  bidirectional overrides, the BOM) — ids are looked up exactly, so
+  ``"SB-00000019\\u0000"`` must not pass for ``SB-00000019``;
 * an **event id** is an integer 1–:data:`MAX_EVENT_ID` (``outage_events.id`` is a 32-bit
   ``INTEGER`` on PostgreSQL), a page ``offset`` at most :data:`MAX_OFFSET`;
 * a **date-time** is ISO 8601, with an offset or taken as UTC, and must lie in years
@@ -39,6 +40,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     WithJsonSchema,
@@ -65,7 +67,7 @@ ID_FORBIDDEN = r"\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u20
 """The characters no id holds, as a regular-expression class body: C0 and C1 controls,
 zero-width characters and marks, line and paragraph separators, bidirectional embeddings and
 overrides, invisible operators, and the byte-order mark."""
-ID_PATTERN = f"^[^{ID_FORBIDDEN}]+$"
+ID_PATTERN = rf"^[^{ID_FORBIDDEN}]*[^{ID_FORBIDDEN}\s][^{ID_FORBIDDEN}]*$"
 TEXT_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f"
 """The characters a free text (an event's reason) may not hold: controls but tab, LF, CR."""
 TEXT_PATTERN = f"^[^{TEXT_FORBIDDEN}]*$"
@@ -83,12 +85,17 @@ def json_body(data: Any) -> bytes:
 
 
 def check_id(value: str) -> str:
-    """``value`` if it is a well-formed id (see the module docstring); ``ValueError`` naming
-    the first offending character otherwise (the length is checked by the schema)."""
+    """``value`` without surrounding whitespace if it is a well-formed id (see the module
+    docstring); ``ValueError`` saying what is wrong otherwise — the one check of ids, for the
+    schemas and the status fast path alike."""
     bad = _ID_BAD.search(value)
     if bad:
         raise ValueError("an id must not contain control or invisible formatting characters "
                          f"(U+{ord(bad.group()):04X})")
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise ValueError(f"an id has 1 to {MAX_ID_LENGTH} characters besides surrounding "
+                         f"whitespace, not {len(value)}")
     return value
 
 
@@ -114,11 +121,10 @@ def check_datetime(value: dt.datetime) -> dt.datetime:
     return utc
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH),
-               AfterValidator(check_id),
+Id = Annotated[str, AfterValidator(check_id),
                WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
                                "pattern": ID_PATTERN})]
-"""A customer, device, transformer or node id."""
+"""A customer, device, transformer or node id (surrounding whitespace stripped)."""
 EventId = Annotated[int, Field(ge=1, le=MAX_EVENT_ID)]
 """An outage event id."""
 Moment = Annotated[dt.datetime, AfterValidator(check_datetime)]
@@ -133,14 +139,22 @@ DeviceList = list[Id]
 class SwitchingRequest(BaseModel):
     """Devices to open and normally-open ties to close (转供); at least one device in all."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [side], "properties": {side: {"minItems": 1}}}
+        for side in ("devices", "close")]})
+
     devices: DeviceList = Field(default_factory=list, max_length=MAX_DEVICES)
     close: DeviceList = Field(default_factory=list, max_length=MAX_DEVICES)
 
     @model_validator(mode="after")
     def some_device(self) -> SwitchingRequest:
-        """Refuse a request that switches nothing (422)."""
+        """Refuse a request that switches nothing, or more than
+        :data:`~gridtopo.outages.events.MAX_DEVICES` devices in all (422)."""
         if not self.devices and not self.close:
             raise ValueError("name at least one device to open (devices) or close (close)")
+        if len(self.devices) + len(self.close) > MAX_DEVICES:
+            raise ValueError(f"{len(self.devices) + len(self.close)} devices in one request; "
+                             f"at most {MAX_DEVICES}")
         return self
 
 

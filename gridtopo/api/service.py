@@ -35,7 +35,7 @@ from gridtopo.api.keys import (
 )
 from gridtopo.api.limits import WINDOW_SECONDS, PersonalDataLimit
 from gridtopo.api.problems import PROBLEM_MEDIA_TYPE, error_problem, problem
-from gridtopo.api.schemas import MAX_ID_LENGTH, check_id, json_body
+from gridtopo.api.schemas import check_id, json_body
 from gridtopo.api.served import ModelSnapshot, ServedModel
 from gridtopo.errors import GridtopoError
 from gridtopo.outages import events as outages
@@ -140,9 +140,7 @@ class Service:
         the key first (400, 401, 403), then the id (422), then the answer (200, 404)."""
         try:
             self.authorize(presented_key(headers), "outage:read")
-            if not customer_id or len(customer_id) > MAX_ID_LENGTH:
-                raise ValueError(f"an id has 1 to {MAX_ID_LENGTH} characters")
-            check_id(customer_id)
+            customer_id = check_id(customer_id)
         except GridtopoError as err:
             document, extra = error_problem(err)
             return err.http_status, _problem_headers(extra), json_body(document)
