@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gridtopo.api.limits import KEEP_ALIVE_SECONDS, LIMIT_ENV, PERSONAL_PER_MINUTE
+from gridtopo.api.limits import LIMIT_ENV, PERSONAL_PER_MINUTE
 from gridtopo.cli.output import emit, iso_datetime, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db.engine import display_url
@@ -127,8 +127,8 @@ def apikey_access_log(settings: Settings, key_name: str | None, since: str | Non
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes; they share the memory-mapped index. On a small host one "
-                   "is fastest (uvicorn's multi-worker mode was 10x slower on 2 cores).")
+              help="Worker processes; they share the memory-mapped index and each follows the "
+                   "model. On a 2-core host one is about as fast as two.")
 @click.option("--index", "index_path", type=click.Path(exists=True, file_okay=False,
                                                        path_type=Path),
               help="Serve this prebuilt index directory as is, never switching models (e.g. "
@@ -142,8 +142,7 @@ def apikey_access_log(settings: Settings, key_name: str | None, since: str | Non
 def serve(settings: Settings, host: str, port: int, workers: int, index_path: Path | None,
           personal_limit: int) -> None:
     """Run the HTTP API (OpenAPI at /docs) with uvicorn."""
-    import uvicorn
-
+    from gridtopo.api import server
     from gridtopo.api.served import index_lock
     from gridtopo.topology.index import read_index
 
@@ -157,7 +156,4 @@ def serve(settings: Settings, host: str, port: int, workers: int, index_path: Pa
     os.environ["GRIDTOPO_DB"] = engine.url.render_as_string(hide_password=False)
     os.environ[LIMIT_ENV] = str(personal_limit)
     engine.dispose()
-    uvicorn.run("gridtopo.api.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False,
-                timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                timeout_worker_healthcheck=120)  # a worker imports for seconds on a busy host
+    server.run(host, port, workers)
