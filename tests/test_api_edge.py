@@ -22,6 +22,7 @@ from gridtopo.api.app import create_app
 from gridtopo.api.keys import create_key
 from gridtopo.api.limits import KEEP_ALIVE_SECONDS
 from gridtopo.api.schemas import MAX_EVENT_ID, MAX_ID_LENGTH
+from gridtopo.api.server import PROTOCOL
 from gridtopo.db import open_engine
 from gridtopo.topology.index import load_index
 from tests.conftest import BACKENDS, _clone
@@ -349,3 +350,32 @@ def test_a_future_event_far_off_is_stored_on_both_stores(client: TestClient,
     assert r.status_code == 201, r.text
     status = client.get(f"/v1/customers/{edge['customer']}/status").json()
     assert status["out"] is False and status["upcoming"][0]["id"] == r.json()["id"]
+
+
+@pytest.mark.parametrize(("protocol", "nodelay"), [("h11", 0), (PROTOCOL, 1)])
+def test_serve_turns_nagle_off_on_a_socket_bound_like_uvicorn_workers(
+        edge: dict[str, Any], protocol: str, nodelay: int) -> None:
+    """uvicorn's workers accept on a socket made as ``socket.socket(family)`` (protocol 0),
+    which asyncio leaves with Nagle on: keep-alive answers waited for the client's delayed
+    ACK. ``gridtopo serve``'s protocol turns it off on every connection."""
+    listener = socket.socket(socket.AF_INET)  # as uvicorn's Config.bind_socket does
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(edge["app"], http=protocol, log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        with socket.create_connection(listener.getsockname(), timeout=10) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read_response(sock)[0] == 200
+            (connection,) = server.server_state.connections
+            accepted = connection.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == nodelay
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listener.close()
