@@ -10,8 +10,10 @@ gridtopo version) equal those of the last successful run, the model is left unto
 run reports ``unchanged``; ``force=True`` reloads anyway, producing the same model.
 
 >>> report = ingest(engine, sources)   # the sources of the model ``engine`` already holds
->>> report.status, report.totals
-('unchanged', {'rows_read': 2659, 'rows_loaded': 2649, 'rows_quarantined': 7, 'rows_merged': 3})
+>>> report.status, report.totals["rows_read"], report.totals["fields_quarantined"]
+('unchanged', 2659, 0)
+>>> report.totals["rows_loaded"], report.totals["rows_quarantined"], report.totals["rows_merged"]
+(2649, 7, 3)
 >>> ingest(engine, sources, force=True).status
 'loaded'
 """

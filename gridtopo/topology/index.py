@@ -23,9 +23,9 @@ PostgreSQL (``index_dir``). Arrays are memory-mapped on load, so loading is inst
 The index describes the model of one ingest run; :func:`load_index` rebuilds it when the
 database has a newer run.
 
->>> index = load_index(engine)  # doctest: +SKIP
+>>> index = load_index(engine)
 >>> index.count_customers(index.affected_positions(index.edge_indices(["SB-00000001"])))
-1512
+1777
 """
 
 from __future__ import annotations
