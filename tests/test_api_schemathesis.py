@@ -30,7 +30,7 @@ from gridtopo.outages import events as outages
 from gridtopo.topology.index import load_index
 from tests.test_api_service import _free_port
 
-EXAMPLES = 40
+EXAMPLES = 30
 """Cases per operation and phase."""
 CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance"
 ST = [sys.executable, "-m", "schemathesis.cli"]
