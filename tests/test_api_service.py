@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from gridtopo.api.app import create_app
 from gridtopo.api.keys import create_key, list_keys, revoke_key
-from gridtopo.api.middleware import MAX_BODY_BYTES
+from gridtopo.api.limits import MAX_BODY_BYTES
 from gridtopo.outages.predict import MAX_CALLS
 from gridtopo.topology.index import load_index
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
@@ -264,7 +264,9 @@ def test_every_error_answers_with_its_class_status(api: dict[str, Any]) -> None:
                 f"/v1/customers/{sorted(below)[0]}/upstream"):
         r = client.get(url, headers=h(keys["revoked"]))
         assert r.status_code == 401 and r.headers["www-authenticate"] == "ApiKey", url
-        assert r.json() == {"detail": "API key revoked"}
+        assert r.json() == {"type": "urn:gridtopo:problem:authentication",
+                            "title": "Unauthorized", "status": 401, "detail": "API key revoked"}
+        assert r.headers["content-type"] == "application/problem+json"
     r = client.post("/v1/outages/1/close", headers=h(keys["reader"]))
     assert r.status_code == 403 and "www-authenticate" not in r.headers
     start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()

@@ -1,28 +1,33 @@
 """The outage-impact HTTP API (FastAPI; OpenAPI at ``/docs``) that notifiers and channels query.
 
-Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``)
-with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and close events;
-names, phones and addresses are masked unless the key also has ``personal:read``. Impact and
-declare bodies take ``devices`` to open and ``close``, normally-open ties a switching plan
-closes to pick up load (转供); answers show ``closed`` and what each tie picks up.
+Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``,
+one key, once) with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and
+close events; names, phones and addresses are masked unless the key also has
+``personal:read``, and then count against the key's limit of personal data (1,000 customers
+a minute by default) and are logged (``gridtopo apikey access-log``). Impact and declare
+bodies take ``devices`` to open and ``close``, normally-open ties a switching plan closes to
+pick up load (转供); answers show ``closed`` and what each tie picks up.
 
-Errors are JSON ``{"detail": "..."}``: 401 bad, expired or revoked key; 403 missing scope; 404
-unknown id (named); 409 an event that cannot change that way; 413 a body over 1 MiB; 422 a
-malformed request, or a ``close`` naming a device that is not a normally-open, in-service
-switching device. Nothing internal (SQL, paths, tracebacks) reaches a client; a failing
-request never stops the service.
+Errors are RFC 7807 problem documents (``application/problem+json``: type, title, status,
+detail): 400 more than one key; 401 no, bad, expired or revoked key (checked before anything
+else); 403 missing scope; 404 unknown id (named); 408 a body that does not arrive within 10 s;
+409 an event that cannot change that way; 413 a body over 1 MiB; 422 a malformed request —
+ids of 1–64 characters without control characters, event ids 1–2³¹−1, date-times in years
+1900–9999 (UTC) — or a ``close`` naming a device that is not a normally-open, in-service
+switching device; 429 over the personal-data limit (``Retry-After``); 503 while a worker
+switches to a newer model. Nothing internal (SQL, paths, tracebacks) reaches a client; a
+failing request never stops the service nor drops its connection.
 
-Answers come from the memory-mapped :class:`~gridtopo.topology.index.QueryIndex`; the active
-outage events are re-read at most once per ``refresh_seconds`` (1 s), so an event declared
-through another worker or the CLI shows within a second. Verified keys are remembered for
-``key_cache_seconds`` (10 s): a revocation takes effect within that time. A key's
-``last_used_at`` is written at most once per ``touch_seconds`` (60 s) per key and worker, by a
-background thread, so that requests never wait for that write.
+Each worker follows the model: it checks the database for a newer ingest run every second
+and swaps to that model's index at once (``/health`` names the run it serves, answers carry
+``X-Gridtopo-Run``). The active outage events are re-read at most once a second, so an event
+declared through another worker or the CLI shows within a second. Verified keys are
+remembered for 10 s: a revocation takes effect within that time. A key's ``last_used_at`` and
+the access log are written by a background thread, so that requests never wait for them.
 
->>> from fastapi.testclient import TestClient
->>> TestClient(create_app(engine)).get("/health").json()["status"]
-'ok'
->>> # gridtopo serve   (uvicorn, see gridtopo.cli.service)
+>>> app = create_app(engine)
+>>> sorted(app.openapi()["components"]["securitySchemes"])
+['ApiKey', 'Bearer']
 """
 
 from __future__ import annotations
@@ -32,67 +37,68 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
 
 from gridtopo import __version__
+from gridtopo.api.limits import (
+    BODY_TIMEOUT_SECONDS,
+    LIMIT_ENV,
+    PERSONAL_PER_MINUTE,
+    PersonalDataLimit,
+)
 from gridtopo.api.middleware import BodyLimit, StatusFastPath
+from gridtopo.api.openapi import openapi_document
+from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
 from gridtopo.api.routes import router
+from gridtopo.api.served import POLL_SECONDS, ServedModel
 from gridtopo.api.service import Service
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
-from gridtopo.topology.index import QueryIndex, load_index, read_index
-
-MAX_PROBLEMS = 20
-"""Validation problems one 422 answer lists at most."""
+from gridtopo.topology.index import QueryIndex, read_index
 
 
-async def _gridtopo_error(_: Request, err: GridtopoError) -> Response:
-    """Any :class:`GridtopoError` as ``{"detail": message}`` with the class's own status."""
-    return JSONResponse({"detail": str(err)}, err.http_status,
-                        headers=dict(err.http_headers) or None)
-
-
-async def _invalid(_: Request, err: RequestValidationError) -> Response:
-    """A request the schemas refuse: 422 with where and what, nothing more."""
-    problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in err.errors()]
-    return JSONResponse({"detail": problems[:MAX_PROBLEMS]}, 422)
-
-
-async def _internal(_: Request, err: Exception) -> Response:
-    """A bug: 500 naming only the exception's class (no SQL, paths or traceback)."""
-    return JSONResponse({"detail": f"internal error ({type(err).__name__})"}, 500)
-
-
-def create_app(engine: Engine, index: QueryIndex | None = None, *, refresh_seconds: float = 1.0,
-               key_cache_seconds: float = 10.0, touch_seconds: float = 60.0) -> FastAPI:
-    """The API over ``engine``'s model (and its index, loaded or built when not given)."""
-    service = Service(engine, index if index is not None else load_index(engine),
-                      refresh_seconds=refresh_seconds, key_cache_seconds=key_cache_seconds,
-                      touch_seconds=touch_seconds)
+def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool = True,
+               refresh_seconds: float = 1.0, key_cache_seconds: float = 10.0,
+               touch_seconds: float = 60.0, poll_seconds: float = POLL_SECONDS,
+               personal_per_minute: int = PERSONAL_PER_MINUTE,
+               body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
+    """The API over ``engine``'s model — ``index`` when given, else the database's own,
+    loaded or built — following the database's newer models unless not ``follow``."""
+    served = ServedModel(engine, index, follow=follow, poll_seconds=poll_seconds)
+    service = Service(engine, served, refresh_seconds=refresh_seconds,
+                      key_cache_seconds=key_cache_seconds, touch_seconds=touch_seconds,
+                      personal_limit=PersonalDataLimit(personal_per_minute))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        served.start()
         yield
+        served.stop()
         service.finish_writes()
 
     app = FastAPI(title="gridtopo outage API", version=__version__,
                   description=(__doc__ or "").split(">>>")[0], lifespan=lifespan)
     app.state.service = service
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, timeout=body_timeout_seconds)
     app.add_middleware(StatusFastPath, service=service)
-    app.exception_handler(GridtopoError)(_gridtopo_error)
-    app.exception_handler(RequestValidationError)(_invalid)
-    app.exception_handler(Exception)(_internal)
+    app.add_middleware(CatchAll)
+    app.exception_handler(GridtopoError)(on_gridtopo_error)
+    app.exception_handler(RequestValidationError)(on_invalid)
+    app.exception_handler(HTTPException)(on_http_error)
     app.include_router(router)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
 
 def app_from_env() -> FastAPI:
-    """App factory for uvicorn workers: the database from ``$GRIDTOPO_DB``, the index from
-    ``$GRIDTOPO_INDEX`` when set (served as is, without a staleness check), else next to it."""
+    """App factory for uvicorn workers: the database from ``$GRIDTOPO_DB``; the index from
+    ``$GRIDTOPO_INDEX`` when set (served as is, never switched), else the database's own,
+    followed; the personal-data limit from ``$GRIDTOPO_PERSONAL_LIMIT``."""
     engine = open_engine(os.environ.get("GRIDTOPO_DB"))
     given = os.environ.get("GRIDTOPO_INDEX")
-    return create_app(engine, read_index(Path(given)) if given else None)
+    limit = int(os.environ.get(LIMIT_ENV) or PERSONAL_PER_MINUTE)
+    return create_app(engine, read_index(Path(given)) if given else None,
+                      follow=not given, personal_per_minute=limit)

@@ -1,44 +1,28 @@
-"""What the API does before routing: read the key, cap the body, answer the hot route.
+"""What the API does before routing: cap and time the body, answer the hot route.
 
-* :func:`request_key` reads a request's API key (``X-API-Key``, else ``Authorization:
-  Bearer``);
-* :class:`BodyLimit` refuses bodies over :data:`MAX_BODY_BYTES` with 413 before anything
-  reads them whole;
+* :class:`BodyLimit` reads a request's body before anything else does: over
+  :data:`~gridtopo.api.limits.MAX_BODY_BYTES` it answers 413 at once, and a body that has
+  not fully arrived :data:`~gridtopo.api.limits.BODY_TIMEOUT_SECONDS` after the request began
+  (a stalled upload) 408 — both as problem documents, closing the connection;
 * :class:`StatusFastPath` answers ``GET /v1/customers/{id}/status`` without the framework.
 
->>> request_key({"authorization": "Bearer gt_abc"}.get)
-'gt_abc'
+Stalled connections between requests are closed by uvicorn after ``timeout_keep_alive``
+(:data:`~gridtopo.api.limits.KEEP_ALIVE_SECONDS`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import asyncio
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gridtopo.api.errors import BodyTimeoutError
+from gridtopo.api.limits import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES
+from gridtopo.api.problems import error_problem, problem, send_problem
 from gridtopo.api.service import Service
 
-MAX_BODY_BYTES = 1 << 20
-"""The largest request body accepted (1 MiB: about 65,000 thirteen-digit customer ids)."""
-
-
-def request_key(header: Callable[[str], str | None]) -> str | None:
-    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer``."""
-    key = header("x-api-key")
-    bearer = header("authorization") or ""
-    if not key and bearer.lower().startswith("bearer "):
-        key = bearer[7:].strip()
-    return key
-
-
-async def _answer(send: Send, status: int, body: bytes,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Send a complete JSON response."""
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()), *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
+CLOSE = ("connection", "close")
 
 
 class StatusFastPath:
@@ -66,38 +50,51 @@ class StatusFastPath:
         if not customer or "/" in customer:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, extra, body = self.service.customer_status(request_key(headers.get), customer)
-        await _answer(send, status, body, extra)
+        status, headers, body = self.service.customer_status(scope["headers"], customer)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            *headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over ``limit`` bytes with 413.
+    """ASGI middleware reading a request body whole, within ``limit`` bytes and ``timeout``
+    seconds, before handing it on (413 or 408 otherwise; see the module docstring).
 
-    A declared ``Content-Length`` is checked at once; a body without one (chunked) is read
-    up to the limit here and handed on only when it fits.
-    """
+    A declared ``Content-Length`` over the limit is refused before reading; a request
+    declaring neither ``Content-Length`` nor ``Transfer-Encoding`` has no body and passes
+    as is. A client that disconnects mid-body gets no answer."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES,
+                 timeout: float = BODY_TIMEOUT_SECONDS) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self.limit:
-                await self._too_large(send)
-                return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
             await self.app(scope, receive, send)
             return
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(send)
+            return
         body = bytearray()
+        deadline = time.monotonic() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                err = BodyTimeoutError(f"the request body did not arrive within "
+                                       f"{self.timeout:g} s")
+                document, extra = error_problem(err)
+                await send_problem(send, document, [*extra.items(), CLOSE])
+                return
             if message["type"] != "http.request":
-                break
+                return  # the client went away
             body += message.get("body", b"")
             if len(body) > self.limit:
                 await self._too_large(send)
@@ -116,5 +113,5 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
-        await _answer(send, 413, body)
+        await send_problem(send, problem(413, f"request body over {self.limit} bytes",
+                                         kind="body-too-large"), [CLOSE])

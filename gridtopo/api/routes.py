@@ -1,39 +1,58 @@
-"""The API's routes: check the key's scope, call the library, answer JSON.
+"""The API's routes: call the library on one model snapshot, answer JSON.
 
 Each route is a few lines over :mod:`gridtopo.topology.queries`,
 :mod:`gridtopo.outages.events`, :mod:`gridtopo.outages.state`, :mod:`gridtopo.outages.report` and
 :mod:`gridtopo.outages.predict`; the worker's :class:`~gridtopo.api.service.Service` is the
-app's ``state.service``. Errors are raised, never caught here: the app turns any
-:class:`~gridtopo.errors.GridtopoError` into its ``http_status``.
+app's ``state.service``. Keyed routes are :class:`~gridtopo.api.auth.KeyedRoute`: the key and
+its scope are checked before the parameters. Errors are raised, never caught here: the app
+answers any :class:`~gridtopo.errors.GridtopoError` with its ``http_status`` as a problem
+document; each route's OpenAPI entry lists the statuses it can answer
+(:func:`~gridtopo.api.openapi.answers`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gridtopo import __version__
+from gridtopo.api.auth import KeyedRoute, keyed, request_key
 from gridtopo.api.keys import KeyInfo
-from gridtopo.api.middleware import request_key
+from gridtopo.api.openapi import answers
 from gridtopo.api.schemas import (
+    MAX_OFFSET,
     MAX_PAGE,
     CloseRequest,
+    CustomerStatus,
     DeclareRequest,
+    EventId,
+    Health,
+    Id,
     ImpactRequest,
+    OutageEvent,
+    OutageList,
     PredictRequest,
+    json_body,
 )
-from gridtopo.api.service import Service, json_body
+from gridtopo.api.served import ModelSnapshot
+from gridtopo.api.service import Service, run_header
 from gridtopo.outages import events as outages
 from gridtopo.outages.predict import predict_outage
 from gridtopo.outages.report import CustomerPage, event_customers, impact_report
 from gridtopo.outages.state import combined_impact
 from gridtopo.topology import queries
 
-router = APIRouter()
+router = APIRouter(route_class=KeyedRoute)
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-PageOffset = Annotated[int, Query(ge=0)]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Key = Annotated[KeyInfo, Depends(request_key)]
+BODY = (408, 413, 422)
+"""What a route with a body can answer besides: slow (408), too large, malformed."""
+LISTING = (429, 503)
+"""What a route listing personal data can answer besides: over the key's limit, or the
+database already holds a newer model than the worker serves (during a swap)."""
 
 
 def _service(request: Request) -> Service:
@@ -41,14 +60,10 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _authorize(request: Request, scope: str) -> tuple[Service, KeyInfo]:
-    """The worker's service and the request's key, if that holds ``scope`` (else 401/403)."""
-    service = _service(request)
-    return service, service.authorize(request_key(request.headers.get), scope)
-
-
-def _json(data: Any, status: int = 200) -> Response:
-    return Response(json_body(data), status, media_type="application/json")
+def _json(data: Any, model: ModelSnapshot | None, status: int = 200) -> Response:
+    """``data`` as JSON, naming the run it was computed from when it was."""
+    return Response(json_body(data), status, run_header(model) if model else None,
+                    media_type="application/json")
 
 
 def _page(key: KeyInfo, limit: int, offset: int) -> CustomerPage:
@@ -56,104 +71,136 @@ def _page(key: KeyInfo, limit: int, offset: int) -> CustomerPage:
     return CustomerPage(limit, offset, reveal=key.allows("personal:read"))
 
 
-@router.get("/health", tags=["service"])
-def health(request: Request) -> dict[str, Any]:
-    """Liveness and what the service answers from (no key needed)."""
+@router.get("/health", tags=["service"], responses=answers(model=Health, keyed=False))
+def health(request: Request) -> Response:
+    """Liveness and which model this worker serves: its ingest run, how many times the worker
+    swapped models (``generation``), since when, and the worker's process id (no key)."""
     service = _service(request)
-    meta = service.index.meta
-    return {"status": "ok", "version": __version__, "backend": service.engine.dialect.name,
-            "index": {k: meta[k] for k in ("ingest_run", "built_at", "feeders",
-                                           "transformers", "customers")}}
+    model = service.model()
+    meta = model.index.meta
+    return _json({"status": "ok", "version": __version__,
+                  "backend": service.engine.dialect.name, "model": model.describe(),
+                  "index": {k: meta[k] for k in ("ingest_run", "built_at", "feeders",
+                                                 "transformers", "customers")}}, model)
 
 
-@router.get("/v1/customers/{customer_id}/status", tags=["customers"])
-async def customer_status(customer_id: str, request: Request) -> Response:
+@router.get("/v1/customers/{customer_id}/status", tags=["customers"],
+            openapi_extra=keyed("outage:read"), responses=answers(404, model=CustomerStatus))
+async def customer_status(customer_id: Id, request: Request) -> Response:
     """Is the customer out now, because of which events, and until when?
 
     Served by :class:`~gridtopo.api.middleware.StatusFastPath` ahead of the framework; this
     route documents it and answers alike."""
-    status, headers, body = _service(request).customer_status(
-        request_key(request.headers.get), customer_id)
-    return Response(body, status, {k.decode(): v.decode() for k, v in headers},
-                    media_type="application/json")
+    status, headers, body = _service(request).customer_status(request.scope["headers"],
+                                                              customer_id)
+    return Response(body, status, {k.decode(): v.decode() for k, v in headers})
 
 
-@router.get("/v1/customers/{customer_id}/upstream", tags=["traces"])
-def customer_upstream(customer_id: str, request: Request) -> Response:
+@router.get("/v1/customers/{customer_id}/upstream", tags=["traces"],
+            openapi_extra=keyed("outage:read"), responses=answers(404))
+def customer_upstream(customer_id: Id, request: Request) -> Response:
     """Supply path of a customer (or transformer, or node): devices, feeder, station."""
-    service, _ = _authorize(request, "outage:read")
-    return _json(queries.upstream(service.index, customer_id))
+    model = _service(request).model()
+    return _json(queries.upstream(model.index, customer_id), model)
 
 
-@router.get("/v1/devices/{device_id}/downstream", tags=["traces"])
-def device_downstream(device_id: str, request: Request, limit: PageLimit = 100) -> Response:
+@router.get("/v1/devices/{device_id}/downstream", tags=["traces"],
+            openapi_extra=keyed("outage:read"), responses=answers(404))
+def device_downstream(device_id: Id, request: Request, limit: PageLimit = 100) -> Response:
     """Counts of what hangs below a device, with up to ``limit`` ids of each kind."""
-    service, _ = _authorize(request, "outage:read")
-    return _json(queries.downstream(service.index, device_id, limit=limit))
+    model = _service(request).model()
+    return _json(queries.downstream(model.index, device_id, limit=limit), model)
 
 
-@router.post("/v1/impact", tags=["outages"])
-def impact(body: ImpactRequest, request: Request) -> Response:
+@router.post("/v1/impact", tags=["outages"], openapi_extra=keyed("outage:read"),
+             responses=answers(404, *BODY, *LISTING))
+def impact(body: ImpactRequest, request: Request, key: Key) -> Response:
     """What opening the devices and closing the ties would de-energize, in total and per
     feeder, and what each closed tie picks up (those customers are not out); with
-    ``list_customers`` one page of the customers, masked unless ``personal:read``."""
-    service, key = _authorize(request, "outage:read")
+    ``list_customers`` one page of the customers, masked unless ``personal:read`` (then
+    counted against the key's limit and logged)."""
+    service = _service(request)
     page = _page(key, body.limit, body.offset) if body.list_customers else None
-    return _json(impact_report(service.engine, service.index, body.devices, body.close,
-                               customers=page))
+
+    def report(model: ModelSnapshot) -> tuple[ModelSnapshot, dict[str, Any]]:
+        return model, impact_report(service.engine, model.index, body.devices, body.close,
+                                    customers=page)
+
+    model, data = service.served.consistent(report) if page else report(service.model())
+    if page:
+        service.reveal(key, "POST /v1/impact", request.url.path, data["customer_list"])
+    return _json(data, model)
 
 
-@router.get("/v1/outages", tags=["outages"])
+@router.get("/v1/outages", tags=["outages"], openapi_extra=keyed("outage:read"),
+            responses=answers(200, model=OutageList))
 def list_outages(request: Request, status: Literal["active", "closed"] | None = None,
                  limit: PageLimit = 100, offset: PageOffset = 0) -> Response:
     """Outage events, newest first, one page."""
-    service, _ = _authorize(request, "outage:read")
+    service = _service(request)
     return _json(outages.list_events(service.engine, status=status, limit=limit,
-                                     offset=offset))
+                                     offset=offset), None)
 
 
-@router.post("/v1/outages", status_code=201, tags=["outages"])
-def declare(body: DeclareRequest, request: Request) -> Response:
+@router.post("/v1/outages", status_code=201, tags=["outages"],
+             openapi_extra=keyed("outage:write"),
+             responses=answers(201, 404, 409, *BODY, model=OutageEvent))
+def declare(body: DeclareRequest, request: Request, key: Key) -> Response:
     """Declare a planned or unplanned outage opening the devices and closing the ties."""
-    service, key = _authorize(request, "outage:write")
-    event = outages.declare(service.engine, service.index, body.devices, close=body.close,
+    service = _service(request)
+    model = service.model()
+    event = outages.declare(service.engine, model.index, body.devices, close=body.close,
                             kind=body.kind, started_at=body.started_at,
                             expected_end=body.expected_end, reason=body.reason,
                             created_by=f"api:{key.name}")
-    service.state(fresh=True)
-    return _json(event, 201)
+    service.state(model, fresh=True)
+    return _json(event, model, 201)
 
 
-@router.get("/v1/outages/{event_id}", tags=["outages"])
-def get_outage(event_id: int, request: Request) -> Response:
+@router.get("/v1/outages/{event_id}", tags=["outages"], openapi_extra=keyed("outage:read"),
+            responses=answers(404, model=OutageEvent))
+def get_outage(event_id: EventId, request: Request) -> Response:
     """One event with its impact."""
-    service, _ = _authorize(request, "outage:read")
+    service = _service(request)
+    model = service.model()
     event = outages.get_event(service.engine, event_id)
-    event["impact"] = combined_impact(service.index, [event]).to_dict()
-    return _json(event)
+    event["impact"] = combined_impact(model.index, [event]).to_dict()
+    return _json(event, model)
 
 
-@router.get("/v1/outages/{event_id}/customers", tags=["outages"])
-def outage_customers(event_id: int, request: Request, limit: PageLimit = 100,
+@router.get("/v1/outages/{event_id}/customers", tags=["outages"],
+            openapi_extra=keyed("outage:read"), responses=answers(404, *LISTING))
+def outage_customers(event_id: EventId, request: Request, key: Key, limit: PageLimit = 100,
                      offset: PageOffset = 0) -> Response:
-    """The customers an event interrupts, one page, masked unless ``personal:read``."""
-    service, key = _authorize(request, "outage:read")
-    return _json(event_customers(service.engine, service.index, event_id,
-                                 _page(key, limit, offset)))
+    """The customers an event interrupts, one page, masked unless ``personal:read`` (then
+    counted against the key's limit and logged)."""
+    service = _service(request)
+    page = _page(key, limit, offset)
+
+    def listing(model: ModelSnapshot) -> tuple[ModelSnapshot, dict[str, Any]]:
+        return model, event_customers(service.engine, model.index, event_id, page)
+
+    model, data = service.served.consistent(listing)
+    service.reveal(key, "GET /v1/outages/{event_id}/customers", request.url.path, data)
+    return _json(data, model)
 
 
-@router.post("/v1/outages/{event_id}/close", tags=["outages"])
-def close_outage(event_id: int, request: Request, body: CloseRequest | None = None
+@router.post("/v1/outages/{event_id}/close", tags=["outages"],
+             openapi_extra=keyed("outage:write"),
+             responses=answers(404, 409, *BODY, model=OutageEvent))
+def close_outage(event_id: EventId, request: Request, body: CloseRequest | None = None
                  ) -> Response:
     """Close an event (kept as history with its customer-minutes)."""
-    service, _ = _authorize(request, "outage:write")
+    service = _service(request)
+    model = service.model()
     event = outages.close(service.engine, event_id, ended_at=body.ended_at if body else None)
-    service.state(fresh=True)
-    return _json(event)
+    service.state(model, fresh=True)
+    return _json(event, None)
 
 
-@router.post("/v1/predict", tags=["outages"])
+@router.post("/v1/predict", tags=["outages"], openapi_extra=keyed("outage:read"),
+             responses=answers(*BODY))
 def predict(body: PredictRequest, request: Request) -> Response:
     """The most likely opened device(s) explaining trouble calls from these customers."""
-    service, _ = _authorize(request, "outage:read")
-    return _json(predict_outage(service.index, body.customers))
+    model = _service(request).model()
+    return _json(predict_outage(model.index, body.customers), model)

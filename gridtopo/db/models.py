@@ -565,6 +565,24 @@ class ApiKey(Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PersonalAccess(Base):
+    """One API answer that revealed customers' personal data unmasked: which key, when, on
+    which route and worker, and whose — the listed customers' ids (at most a page, 1,000),
+    so that "who read this customer's data?" has an answer. No personal data itself."""
+
+    __tablename__ = "personal_access_log"
+    __table_args__ = (Index("ix_personal_access_log_key_name_read_at", "key_name", "read_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    read_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    key_name: Mapped[str] = mapped_column(String(128))
+    route: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(255))
+    worker: Mapped[str] = mapped_column(String(128))
+    customers: Mapped[int] = mapped_column(Integer)
+    customer_ids: Mapped[list[Any]]
+
+
 # --------------------------------------------------------------------------- snapshots
 
 
