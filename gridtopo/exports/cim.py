@@ -33,8 +33,13 @@ not allowed in an XML name escaped as ``_xHHHH_``) and carry the raw id as
 ``IdentifiedObject.mRID``; references are ``rdf:resource="#…"``, dropped when the target lies
 outside the export's scope. The document is written as a stream, one object at a time.
 
->>> export_cim(engine, Path("grid.xml"), Scope(stations=("BDZ-0001",)))  # doctest: +SKIP
-{'Substation': 1, 'Feeder': 2, 'ConnectivityNode': 90, ...}
+>>> from gridtopo.db.read.scope import Scope
+>>> counts = export_cim(engine, Path("grid.xml"), Scope(stations=("BDZ-0001",)))
+>>> {c: counts[c] for c in ("Substation", "Feeder", "ConnectivityNode", "PowerTransformer")}
+{'Substation': 1, 'Feeder': 2, 'ConnectivityNode': 116, 'PowerTransformer': 36}
+>>> scope = Scope(feeders=("XL-000002",))
+>>> export_cim(engine, Path("feeder.xml"), scope, customers=True)["UsagePoint"]
+767
 """
 
 from __future__ import annotations

@@ -27,8 +27,16 @@ not energized, and ``pandapower.runpp`` converges on it (buses without supply ar
 the flow by pandapower). It is built in memory (pandapower's frames), then written with
 ``pandapower.to_json`` under a temporary name.
 
->>> export_pandapower(engine, Path("net.json"), Scope(feeders=("XL-000001",)))  # doctest: +SKIP
-{'bus': 46, 'ext_grid': 1, 'line': 20, 'switch': 25, 'load': 22}
+Feeder XL-000001: one slack at the station bus N00000001, the loads of its 26 transformers
+standing for its 1,698 customers:
+
+>>> import pandapower as pp
+>>> from gridtopo.db.read.scope import Scope
+>>> export_pandapower(engine, Path("net.json"), Scope(feeders=("XL-000001",)))
+{'bus': 56, 'ext_grid': 1, 'line': 19, 'switch': 36, 'load': 26}
+>>> net = pp.from_json("net.json")
+>>> net.ext_grid.name.tolist(), int(net.load.customers.sum())
+(['N00000001'], 1698)
 """
 
 from __future__ import annotations

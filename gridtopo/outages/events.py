@@ -15,8 +15,20 @@ How active events combine, and who is out now, is :mod:`gridtopo.outages.state`.
 
 >>> switching_lists([" SB-1", "SB-1", "SB-2"], close=["SB-9"])
 (['SB-1', 'SB-2'], ['SB-9'])
->>> event = declare(engine, index, ["SB-00000019", "SB-00000023"], close=["SB-00001584"],
-...                 kind="planned", reason="pole swap")  # doctest: +SKIP
+
+A planned outage below switches SB-00000009 and SB-00000014 of feeder XL-000001, with the tie
+SB-00000080 closed so that XL-000002 keeps part of the section in supply, and closed after two
+hours:
+
+>>> from gridtopo.topology.index import load_index
+>>> index = load_index(engine)
+>>> start = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.timezone.utc)
+>>> event = declare(engine, index, ["SB-00000009", "SB-00000014"], close=["SB-00000080"],
+...                 kind="planned", reason="pole swap", started_at=start)
+>>> event["id"], event["customers_interrupted"], event["impact"]["picked_up"][0]["customers"]
+(1, 948, 304)
+>>> close(engine, event["id"], ended_at=start + dt.timedelta(hours=2))["customer_minutes"]
+113760.0
 """
 
 from __future__ import annotations
@@ -85,9 +97,13 @@ def declare(
     """Record an outage opening ``devices`` and closing the ties ``close``; return it with its
     impact and the ids of the active events it overlaps (see :meth:`OutageState.overlapping`).
 
-    >>> declare(engine, index, ["SB-00000006"], reason="fault")["customers_interrupted"]
-    ... # doctest: +SKIP
-    1136
+    >>> from gridtopo.topology.index import load_index
+    >>> index = load_index(engine)
+    >>> fault = declare(engine, index, ["SB-00000009"], reason="fault")
+    >>> fault["id"], fault["customers_interrupted"], fault["overlaps"]
+    (1, 1252, [])
+    >>> declare(engine, index, ["SB-00000014"], reason="pole swap")["overlaps"]
+    [1]
     """
     if kind not in EVENT_KINDS:
         raise EventStateError(f"unknown outage kind {kind!r}: use planned or unplanned")
@@ -118,8 +134,12 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None
           ) -> dict[str, Any]:
     """Close an active event at ``ended_at`` (default now), computing its customer-minutes.
 
-    >>> close(engine, 1)["customer_minutes"]  # doctest: +SKIP
-    68160.0
+    >>> from gridtopo.topology.index import load_index
+    >>> start = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.timezone.utc)
+    >>> event = declare(engine, load_index(engine), ["SB-00000009"], started_at=start)
+    >>> done = close(engine, event["id"], ended_at=start + dt.timedelta(minutes=90))
+    >>> done["status"], done["customers_interrupted"], done["customer_minutes"]
+    ('closed', 1252, 112680.0)
     """
     with Session(engine) as session, session.begin():
         event = session.get(OutageEvent, event_id, options=[selectinload(OutageEvent.devices)])

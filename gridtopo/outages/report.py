@@ -6,10 +6,14 @@
 and, when asked, a :class:`CustomerPage` of the customers it leaves without supply, each with
 its contact details masked by :mod:`gridtopo.privacy` unless the caller may see them.
 
->>> report = impact_report(engine, index, ["SB-00000006"],
-...                        customers=CustomerPage(limit=2))  # doctest: +SKIP
->>> report["customers"], report["customer_list"]["items"][0]["phone"]  # doctest: +SKIP
-(1136, '138****5678')
+>>> from gridtopo.topology.index import load_index
+>>> index = load_index(engine)
+>>> report = impact_report(engine, index, ["SB-00000009"], customers=CustomerPage(limit=2))
+>>> report["customers"], report["customer_list"]["personal_data"]
+(1252, 'masked')
+>>> first = report["customer_list"]["items"][0]
+>>> first["customer_id"], first["phone"]
+('0300100002560', '138****4174')
 """
 
 from __future__ import annotations
@@ -72,7 +76,16 @@ def impact_report(engine: Engine, index: QueryIndex, devices: Iterable[str],
 def event_customers(engine: Engine, index: QueryIndex, event_id: int, page: CustomerPage
                     ) -> dict[str, Any]:
     """The :func:`customer_page` of the customers the event ``event_id`` interrupts (its own
-    impact), with ``event_id``; :class:`~gridtopo.outages.events.EventNotFoundError` if none."""
+    impact), with ``event_id``; :class:`~gridtopo.outages.events.EventNotFoundError` if none.
+
+    >>> from gridtopo.outages.events import declare
+    >>> from gridtopo.topology.index import load_index
+    >>> index = load_index(engine)
+    >>> event = declare(engine, index, ["SB-00000009", "SB-00000014"], close=["SB-00000080"])
+    >>> page = event_customers(engine, index, event["id"], CustomerPage(limit=2, contacts=False))
+    >>> page["total"], page["personal_data"], page["items"]
+    (948, 'none', [{'customer_id': '0300100002560'}, {'customer_id': '0300100006680'}])
+    """
     result = combined_impact(index, [get_event(engine, event_id)])
     return {"event_id": event_id,
             **customer_page(engine, index, index.customers_at(result.positions), page)}

@@ -11,11 +11,18 @@ reaches the customer; the expected restoration is the latest expected end among 
 :class:`OutageState` holds the active events (:mod:`gridtopo.outages.events`) as de-energized
 positions of the index, so that a status check is a few array reads.
 
->>> state = OutageState.load(engine, index)  # doctest: +SKIP
->>> customer_status(index, state, "0300100024357")["out"]  # doctest: +SKIP
+An event opens SB-00000009 and SB-00000014 and closes the tie SB-00000080: customer
+0300100000000 is out, 0300100006257 is fed from feeder XL-000002 through the tie:
+
+>>> from gridtopo.outages.events import declare
+>>> from gridtopo.topology.index import load_index
+>>> index = load_index(engine)
+>>> _ = declare(engine, index, ["SB-00000009", "SB-00000014"], close=["SB-00000080"])
+>>> state = OutageState.load(engine, index)
+>>> customer_status(index, state, "0300100000000")["out"]
 True
->>> customer_status(index, state, "0300100038914")["transfer"]  # doctest: +SKIP
-{'tie': 'SB-00001584', 'events': [1]}
+>>> customer_status(index, state, "0300100006257")["transfer"]
+{'tie': 'SB-00000080', 'events': [1]}
 """
 
 from __future__ import annotations
@@ -157,8 +164,16 @@ def customer_status(index: QueryIndex, state: OutageState, customer_id: str) -> 
     (None when unknown). ``transfer`` names the tie, and the events closing it, when the
     customer is fed through a tie a switching plan closed (转供), else None.
 
-    >>> customer_status(index, state, "0300000000017")  # doctest: +SKIP
-    {'customer_id': '0300000000017', 'out': False, ...}
+    A planned outage that starts tomorrow leaves the customer in supply today, as upcoming:
+
+    >>> from gridtopo.outages.events import declare
+    >>> from gridtopo.topology.index import load_index
+    >>> index = load_index(engine)
+    >>> tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    >>> _ = declare(engine, index, ["SB-00000009"], kind="planned", started_at=tomorrow)
+    >>> status = customer_status(index, OutageState.load(engine, index), "0300100000000")
+    >>> status["out"], status["transformer_id"], [e["id"] for e in status["upcoming"]]
+    (False, 'PB-0001024', [1])
     """
     customer = _find(index.customer_ids, customer_id)
     if customer < 0:

@@ -4,14 +4,17 @@ Plain functions over the networkx graph of :func:`~gridtopo.topology.graph.build
 the style of networkx's own algorithms. The hot-path traces (upstream, downstream, impact) are
 in :mod:`gridtopo.topology.queries` on the index.
 
->>> G = build_graph(engine)  # doctest: +SKIP
->>> isolation(G, ["SB-00000003"])["upstream"]  # doctest: +SKIP
-['SB-00000001']
->>> restoration(G, ["SB-00000006"])[0]["tie"]  # doctest: +SKIP
-'SB-00000089'
->>> loops(G, "XL-000001"), islands(G, "XL-000001")  # doctest: +SKIP
-([], [])
->>> check_feeder(G, "XL-000001")  # doctest: +SKIP
+A fault on switch SB-00000009 of feeder XL-000001: open the switches around it, then close the
+tie SB-00000080 so that feeder XL-000002 picks up what lies beyond:
+
+>>> from gridtopo.topology.graph import build_graph
+>>> G = build_graph(engine)
+>>> cut = isolation(G, ["SB-00000009"])
+>>> cut["upstream"], len(cut["downstream"])
+(['SB-00000005'], 8)
+>>> [(t["tie"], t["via_feeder"], len(t["transformers"])) for t in restoration(G, cut["boundary"])]
+[('SB-00000080', 'XL-000002', 15)]
+>>> check_feeder(G, "XL-000001")
 {'feeder_id': 'XL-000001', 'loops': [], 'islands': []}
 """
 
@@ -39,8 +42,14 @@ def isolation(G: nx.MultiGraph, faulted: Iterable[str]) -> dict[str, Any]:
     side is still supplied once the boundary is open (open them to isolate from the source),
     ``downstream`` the rest (their far side can be restored through ties).
 
-    >>> isolation(G, ["SB-00000003"])["boundary"]  # doctest: +SKIP
-    ['SB-00000001', 'SB-00000006']
+    A fault on cable SB-00000003 is cut off by the feeder breaker upstream, the switch
+    SB-00000005 and the fuses SB-00000017 and SB-00000030 downstream:
+
+    >>> from gridtopo.topology.graph import build_graph
+    >>> G = build_graph(engine)
+    >>> cut = isolation(G, ["SB-00000003"])
+    >>> cut["boundary"], cut["upstream"]
+    (['SB-00000001', 'SB-00000005', 'SB-00000017', 'SB-00000030'], ['SB-00000001'])
     """
     faulted = check_devices(G, faulted)
     ends = G.graph["edge_ends"]
@@ -73,8 +82,12 @@ def restoration(G: nx.MultiGraph, open_devices: Iterable[str]) -> list[dict[str,
     not feed the fault. Each candidate tie: the nodes and transformers its closing restores,
     and the feeder that would carry them; largest pick-up first.
 
-    >>> restoration(G, ["SB-00000006"])[0]["transformers"]  # doctest: +SKIP
-    ['PB-0001010', ...]
+    >>> from gridtopo.topology.graph import build_graph
+    >>> best = restoration(build_graph(engine), ["SB-00000009"])[0]
+    >>> best["tie"], best["via_feeder"], best["nodes"], len(best["transformers"])
+    ('SB-00000080', 'XL-000002', 35, 16)
+    >>> best["transformers"][:2]
+    ['PB-0001001', 'PB-0001005']
     """
     opened = check_devices(G, open_devices)
     before = energized_nodes(G)
@@ -124,8 +137,18 @@ def _feeder_graph(G: nx.MultiGraph, feeder_id: str) -> nx.MultiGraph:
 def loops(G: nx.MultiGraph, feeder_id: str) -> list[list[str]]:
     """Cycles of closed edges in a feeder that should be radial, each as its edge ids.
 
-    >>> loops(G, "XL-000007")  # doctest: +SKIP
-    [['SB-00000412', 'SB-00000413', 'SB-00000420']]
+    Feeder XL-000001 is radial; a closed line added from N00000010 to N00000013 closes a
+    loop with the line, the recloser and the cable between them:
+
+    >>> from gridtopo.topology.graph import build_graph
+    >>> G = build_graph(engine)
+    >>> loops(G, "XL-000001")
+    []
+    >>> G.add_edge("N00000010", "N00000013", key="LINE-NEW", kind="line",
+    ...            feeder_id="XL-000001", normal_open=False, in_service=True)
+    'LINE-NEW'
+    >>> loops(G, "XL-000001")
+    [['LINE-NEW', 'SB-00000010', 'SB-00000011', 'SB-00000012']]
     """
     H = _feeder_graph(G, feeder_id)
     found = []
@@ -141,8 +164,14 @@ def loops(G: nx.MultiGraph, feeder_id: str) -> list[list[str]]:
 def islands(G: nx.MultiGraph, feeder_id: str) -> list[dict[str, Any]]:
     """Parts of a feeder that no source reaches in the normal state, with their transformers.
 
-    >>> islands(G, "XL-000012")  # doctest: +SKIP
-    [{'nodes': ['N00000412', 'N00000413'], 'transformers': ['PB-0001030']}]
+    With switch SB-00000009 out of service, everything beyond it on XL-000001 is an island
+    (the normally-open tie to XL-000002 does not feed it):
+
+    >>> from gridtopo.topology.graph import build_graph
+    >>> G = build_graph(engine)
+    >>> G.edges["N00000009", "N00000010", "SB-00000009"]["in_service"] = False
+    >>> [(len(i["nodes"]), i["transformers"][:2]) for i in islands(G, "XL-000001")]
+    [(35, ['PB-0001001', 'PB-0001005'])]
     """
     H = _feeder_graph(G, feeder_id)
     H.add_nodes_from(n for u, v, d in G.edges(data=True) if d["feeder_id"] == feeder_id
