@@ -8,9 +8,12 @@ quarantined with the rule ``duplicate_conflict``, naming the fields that differ 
 that was kept. Only rows whose key repeats are examined, so the cost is one hash pass over
 the key column plus work proportional to the repeats.
 
->>> result = deduplicate(rows, valid, TABLES["customers"], labels)  # doctest: +SKIP
->>> result.merged.height, result.problems["rule"].unique().to_list()  # doctest: +SKIP
-(5, ['duplicate_conflict'])
+>>> from gridtopo.ingest.sources import read_sources
+>>> bundle = read_sources(sources)   # the generator repeats a few customers, one conflicting
+>>> [(f.table, f.rows_merged) for f in bundle.files if f.rows_merged]
+[('customers', 3)]
+>>> bundle.tables["customers"].quarantine.filter(pl.col("rule") == "duplicate_conflict").height
+1
 """
 
 from __future__ import annotations

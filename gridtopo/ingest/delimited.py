@@ -12,8 +12,8 @@ lenient :mod:`csv` module instead — the only per-row Python loop, and only for
 as soon as they are parsed, with a way to read some of them back from the file later;
 :func:`read_delimited` collects them into one frame.
 
->>> raw = read_delimited(Path("customers.csv"))  # doctest: +SKIP
->>> raw.frame.columns[:3], raw.encoding  # doctest: +SKIP
+>>> raw = read_delimited(sources / "marketing" / "customers.csv")
+>>> raw.frame.columns[:3], raw.encoding
 (['户号', '户名', '用电地址'], 'gbk')
 """
 

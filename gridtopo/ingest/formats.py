@@ -8,9 +8,8 @@ the rows to a :class:`~gridtopo.ingest.textrows.ChunkSink`.
   and the geometry, converted from the layer's CRS to WGS 84, as lon/lat (point tables) or WKT
   (edges); ``_line`` is the 1-based feature number.
 
->>> raw = read_raw(Path("transformers.gpkg"), TABLES["transformers"], sink)  # doctest: +SKIP
->>> raw.fixed  # doctest: +SKIP
-{'lon': 'lon (geometry)', 'lat': 'lat (geometry)'}
+>>> file_format(Path("edges.gpkg")), file_format(Path("用户档案.xlsx")), file_format(Path("a.doc"))
+('gpkg', 'xlsx', None)
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ profile serves every month's export folder. ``columns`` maps canonical field →
 (matched like aliases: case, spaces, full-width and a trailing unit ignored). ``values`` maps,
 per enum or yes/no field, source spellings to canonical values; they extend the built-in maps.
 
->>> load_profile(Path("profile.toml")).table("customers").crs  # doctest: +SKIP
+>>> _ = Path("profile.toml").write_text("\\n".join(["[customers]", 'crs = "gcj02"']))
+>>> load_profile(Path("profile.toml")).table("customers").crs
 'gcj02'
 """
 

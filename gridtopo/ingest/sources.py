@@ -18,8 +18,8 @@ rows_merged`` is asserted; ``fields_quarantined`` counts the fields set aside in
 apart from that. A bad row never stops the run; a file that cannot be read as a
 whole raises :class:`~gridtopo.errors.InputError`.
 
->>> bundle = read_sources(Path("exports/"))  # doctest: +SKIP
->>> bundle.tables["customers"].frame.columns[:3]  # doctest: +SKIP
+>>> bundle = read_sources(sources)
+>>> bundle.tables["customers"].frame.columns[:3]
 ['customer_id', 'customer_name', 'address']
 """
 
