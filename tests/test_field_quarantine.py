@@ -142,13 +142,14 @@ def test_bad_fields_are_set_aside_and_the_rows_kept(tmp_path: Path) -> None:
     c = bundle.tables["customers"].frame
     c99 = c.filter(pl.col("customer_id") == "0300100000099").row(0, named=True)
     assert (c99["area_code"], c99["contract_kva"], c99["phone"]) == ("TQ1", None, None)
-    assert "0300100000098" not in c["customer_id"].to_list()
+    c98 = c.filter(pl.col("customer_id") == "0300100000098").row(0, named=True)
+    assert (c98["customer_name"], c98["area_code"]) == (None, "TQ1")  # no name, still supplied
     assert _quarantine(bundle, "customers") == [
         (10, "contract_kva", "x", "not_a_number", True, "0300100000099"),
         (10, "phone", LONG_PHONE, "too_long", True, "0300100000099"),
-        (11, "customer_name", None, "missing_required", False, "0300100000098"),  # required
+        (11, "customer_name", None, "missing_required", True, "0300100000098"),  # kept
     ]
-    assert _account(bundle, "customers") == (10, 9, 1, 0, 2)
+    assert _account(bundle, "customers") == (10, 10, 0, 0, 3)
 
 
 def test_a_kept_row_that_loses_a_duplicate_conflict_is_refused_whole(tmp_path: Path) -> None:
@@ -180,12 +181,12 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
     totals = report.totals
     assert totals["rows_read"] == (totals["rows_loaded"] + totals["rows_quarantined"]
                                    + totals["rows_merged"])
-    assert (totals["rows_quarantined"], totals["fields_quarantined"]) == (5, 11)
+    assert (totals["rows_quarantined"], totals["fields_quarantined"]) == (4, 12)
     accounts = {f["table"]: (f["rows_quarantined"], f["fields_quarantined"])
                 for f in report.files}
     assert accounts == {"stations": (0, 1), "feeders": (0, 1), "edges": (2, 1),
                         "transformers": (1, 5), "transformer_areas": (1, 1),
-                        "customers": (1, 2)}
+                        "customers": (0, 3)}
     with engine.connect() as conn:
         stored = read_frame(conn, "SELECT f.table_name, f.fields_quarantined, "
                             "f.rows_quarantined FROM ingest_files f ORDER BY f.id",
@@ -198,9 +199,9 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
             "SELECT status FROM transformers WHERE transformer_id = 'T3'")).scalar_one()
     assert dict(zip(stored["table"], stored["fields"], strict=True)) == {
         t: n for t, (_, n) in accounts.items()}
-    # the transformers and the customer with a bad field are still on their chain
+    # the transformers and the customers with a bad or blank field are still on their chain
     assert chain == {customer_row(10 * i + j)[0]: f"T{i}" for i in (1, 2, 3, 4) for j in (1, 2)
-                     } | {customer_row(99)[0]: "T1"}
+                     } | {customer_row(99)[0]: "T1", customer_row(98)[0]: "T1"}
     assert tuple(t1) == (None, "in_service", 2)
     assert t3_status == "in_service"
 
@@ -213,17 +214,18 @@ def test_ingest_keeps_the_chain_and_the_audit_lists_what_was_set_aside(
         ("transformers", 4, "status", "检修", "T3"),
         ("transformers", 5, "lat", "95", "T4"),
     ]
-    assert kept["row_kept"].to_list() == [True] * 11
+    assert kept["row_kept"].to_list() == [True] * 12
     refused = quarantined(engine, kept=False)
     assert sorted(refused.select("table", "line").rows()) == [
-        ("customers", 11), ("edges", 5), ("edges", 6), ("transformer_areas", 6),
+        ("edges", 5), ("edges", 6), ("transformer_areas", 6),
         ("transformers", 6)]
-    assert runs(engine)[0]["totals"]["fields_quarantined"] == 11
+    assert runs(engine)[0]["totals"]["fields_quarantined"] == 12
 
     result = run_audit(engine, load_config(None, now=parse_now("2024-12-31")), gx=False)
     found = result.findings.filter(pl.col("rule") == "field_unreadable")
     by_entity = {(r["entity_type"], r["entity_id"]): r for r in found.iter_rows(named=True)}
-    assert sorted(by_entity) == [("area", "TQ2"), ("customer", "0300100000099"),
+    assert sorted(by_entity) == [("area", "TQ2"), ("customer", "0300100000098"),
+                                 ("customer", "0300100000099"),
                                  ("edge", "E2"), ("feeder", "F2"), ("station", "S1"),
                                  ("transformer", "T1"), ("transformer", "T2"),
                                  ("transformer", "T3"), ("transformer", "T4")]
@@ -271,11 +273,11 @@ def test_cli_says_which_rows_were_kept(db_url: str, tmp_path: Path) -> None:
     refused = json.loads(runner.invoke(main, ["--db", db_url, "quarantine", "--refused",
                                               "--json"]).output)
     assert {(r["table"], r["line"]) for r in refused} == {
-        ("customers", 11), ("edges", 5), ("edges", 6), ("transformer_areas", 6),
+        ("edges", 5), ("edges", 6), ("transformer_areas", 6),
         ("transformers", 6)}
     assert not any(r["row_kept"] for r in refused)
     history = runner.invoke(main, ["--db", db_url, "runs"])
-    assert "quarantined 5 rows + 11 fields" in history.output
+    assert "quarantined 4 rows + 12 fields" in history.output
 
 
 def test_an_unchanged_rerun_sets_aside_the_same_fields(db_url: str, tmp_path: Path) -> None:
@@ -292,5 +294,5 @@ def test_an_unchanged_rerun_sets_aside_the_same_fields(db_url: str, tmp_path: Pa
     assert again.drop("run_id").equals(quarantined(engine, first.run_id, kept=True)
                                        .drop("run_id"))
     result = run_audit(engine, load_config(None, now=parse_now("2024-12-31")), gx=False)
-    assert result.findings.filter(pl.col("rule") == "field_unreadable").height == 9
+    assert result.findings.filter(pl.col("rule") == "field_unreadable").height == 10
     engine.dispose()

@@ -158,15 +158,15 @@ def test_ranges_lengths_and_required(tmp_path: Path) -> None:
 
 
 def test_several_problems_in_one_row_give_one_quarantined_row(tmp_path: Path) -> None:
-    write_customers(tmp_path, [customer_row(1, 户名="", 合同容量="x", 相别="D")])
+    write_customers(tmp_path, [customer_row(1, 台区编号="", 合同容量="x", 相别="D")])
     bundle = read_one(tmp_path)
     q = bundle.tables["customers"].quarantine
     assert q.height == 1 and bundle.files[0].rows_quarantined == 1
     row = q.row(0, named=True)
     assert (row["field"], row["value"], row["rule"]) == ("contract_kva", "x", "not_a_number")
     assert row["message"] == (
-        "customers.csv line 2: 合同容量 (contract_kva) 'x' is not a number; 户名 "
-        "(customer_name) is blank but required; 相别 (phase) 'D' is not one of A, B, C, ABC")
+        "customers.csv line 2: 合同容量 (contract_kva) 'x' is not a number; 台区编号 "
+        "(area_code) is blank but required; 相别 (phase) 'D' is not one of A, B, C, ABC")
 
 
 def test_contract_failures_point_at_the_right_rows() -> None:

@@ -2,7 +2,7 @@
 
 >>> status = database_status(engine)
 >>> status["backend"], status["tables"]["feeders"], status["tables"]["customers"]
-('sqlite', 2, 2497)
+('sqlite', 2, 2499)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ scope's run, within its filters. Personal data is masked (:mod:`gridtopo.privacy
 >>> from gridtopo.db.read.scope import Scope
 >>> written = export_csv(engine, Path("out/"), Scope(as_of="1"))
 >>> written["edges.csv"], written["customers.csv"], written["customer_links.csv"]
-(80, 2497, 2497)
+(80, 2499, 2499)
 """
 
 from __future__ import annotations

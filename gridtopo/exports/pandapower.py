@@ -28,7 +28,7 @@ the flow by pandapower). It is built in memory (pandapower's frames), then writt
 ``pandapower.to_json`` under a temporary name.
 
 Feeder XL-000001: one slack at the station bus N00000001, the loads of its 26 transformers
-standing for its 1,698 customers:
+standing for its 1,700 customers:
 
 >>> import pandapower as pp
 >>> from gridtopo.db.read.scope import Scope
@@ -36,7 +36,7 @@ standing for its 1,698 customers:
 {'bus': 56, 'ext_grid': 1, 'line': 19, 'switch': 36, 'load': 26}
 >>> net = pp.from_json("net.json")
 >>> net.ext_grid.name.tolist(), int(net.load.customers.sum())
-(['N00000001'], 1698)
+(['N00000001'], 1700)
 """
 
 from __future__ import annotations

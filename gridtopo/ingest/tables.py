@@ -73,7 +73,10 @@ class Field:
     code per row instead of a 16-byte string view plus its bytes, about 1.5 GB less at
     Guangdong size. ``essential`` marks a field the row cannot be used without even when it is
     not required (an edge's 常开: a switch whose state is unreadable would have to be guessed
-    open or closed): see :attr:`Table.row_fields`.
+    open or closed); ``kept_without`` marks a required field the row is still kept without (a
+    customer's 户名: a customer with no name on record still loses supply when its feeder
+    trips, so it stays in the model and its blank name is a finding): see
+    :attr:`Table.row_fields`.
     """
 
     name: str
@@ -92,6 +95,7 @@ class Field:
     max_length: int | None = None
     repeated: bool = False
     essential: bool = False
+    kept_without: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -136,16 +140,17 @@ class Table:
     @property
     def row_fields(self) -> frozenset[str]:
         """Fields the row cannot exist without: a problem with one of them refuses the whole
-        row. The key, required and ``essential`` fields.
+        row. The key, ``essential`` fields and required ones not ``kept_without``.
 
         >>> sorted(TABLES["edges"].row_fields)
         ['edge_id', 'from_node', 'kind', 'normal_open', 'to_node']
         >>> sorted(TABLES["transformers"].row_fields)
         ['transformer_id']
         >>> sorted(TABLES["customers"].row_fields)
-        ['area_code', 'customer_id', 'customer_name']
+        ['area_code', 'customer_id']
         """
-        return frozenset(f.name for f in self.fields if f.unique or f.required or f.essential)
+        return frozenset(f.name for f in self.fields if f.unique or f.essential
+                         or (f.required and not f.kept_without))
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -211,9 +216,8 @@ def _id(name: str, *aliases: str, required: bool = False, unique: bool = False) 
     return Field(name, "id", aliases, required=required, unique=unique, max_length=ID_LENGTH)
 
 
-def _name(name: str, *aliases: str, required: bool = False, repeated: bool = False) -> Field:
-    return Field(name, "text", aliases, required=required, max_length=NAME_LENGTH,
-                 repeated=repeated)
+def _name(name: str, *aliases: str, repeated: bool = False) -> Field:
+    return Field(name, "text", aliases, max_length=NAME_LENGTH, repeated=repeated)
 
 
 def _personal_marked(fields: tuple[Field, ...]) -> tuple[Field, ...]:
@@ -250,7 +254,8 @@ CUSTOMERS = Table(
     _personal_marked((
         _id("customer_id", "户号", "用户编号", "客户编号", "用户号", "account_no",
             required=True, unique=True),
-        _name("customer_name", "户名", "用户名称", "客户名称", required=True),
+        Field("customer_name", "text", ("户名", "用户名称", "客户名称"), required=True,
+              kept_without=True, max_length=NAME_LENGTH),
         Field("address", "text", ("用电地址", "地址")),
         Field("phone", "text", ("联系电话", "手机号码", "移动电话", "电话"),
               max_length=ID_LENGTH),

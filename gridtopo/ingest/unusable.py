@@ -11,8 +11,9 @@ or ``lat`` is unusable both are blanked.
 
 A row is refused whole when a problem concerns the row itself (a wrong field count), or a field
 of :attr:`~gridtopo.ingest.tables.Table.row_fields` — its key (blank, too long, or losing a
-duplicate conflict), a required field (a customer's 户名 and 台区编号), or an essential one
-such as an edge's 常开.
+duplicate conflict), a required field the row cannot exist without (a customer's 台区编号, an
+edge's ends), or an essential one such as an edge's 常开. A blank 户名 is required but keeps
+its customer: the name is not part of the chain.
 
 >>> from gridtopo.ingest.tables import TABLES
 >>> problems = pl.DataFrame({ROW: [0, 1, 1], "field": ["capacity_kva", "capacity_kva",

@@ -37,7 +37,7 @@ How each link is decided (highest priority first):
 >>> result = reconcile({name: table.frame for name, table in bundle.tables.items()})
 >>> customers = result.summary["customer_transformer"]
 >>> customers["by_method"], customers["unlinked"]
-({'cross_system_id': 2492}, 5)
+({'cross_system_id': 2494}, 5)
 """
 
 from __future__ import annotations

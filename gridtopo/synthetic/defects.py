@@ -114,7 +114,9 @@ _KINDS = (
                "ingest uniqueness check quarantines the conflicting row", "customers"),
     DefectKind("customer_missing_required", CUSTOMERS,
                "Blank 户名 or blank 台区编号.", 0.001,
-               "ingest required-field check quarantines the row", "customers"),
+               "ingest required-field check: a blank 台区编号 refuses the row; a blank 户名 is "
+               "quarantined as a field and the customer kept with its chain (field_unreadable)",
+               "customers"),
     DefectKind("customer_bad_value", CUSTOMERS,
                "Negative 合同容量, 相别 D, or an unparseable 更新时间.", 0.001,
                "ingest quarantines the field and loads the customer without it, so it keeps "
