@@ -6,8 +6,10 @@ swaps this worker made. A request takes the current snapshot once and answers fr
 end, so no answer mixes two models. :meth:`ServedModel.refresh` notices that the database
 holds another model — a new committed ingest run, polled every ``poll_seconds`` by a
 background thread — loads that model's index (built and saved when stale, by one worker at a
-time: :func:`index_lock`) and swaps it in with one assignment (:meth:`ServedModel.swap`).
-Live switching changes can swap a snapshot the same way.
+time: :func:`~gridtopo.topology.index.index_lock`) and swaps it in with one assignment
+(:meth:`ServedModel.swap`). A switching change (:mod:`gridtopo.topology.switching`) is a run
+of its own: the worker that records it saves the updated index under the lock before
+releasing it, so every worker's next poll (``POLL_SECONDS``) swaps to it.
 
 What a request reads live from the database (customers' names and phones) must belong to the
 served model: :meth:`ServedModel.consistent` runs such a read only while the database still
@@ -29,13 +31,11 @@ False
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -44,10 +44,15 @@ from sqlalchemy import Engine, func, select
 from gridtopo.api.errors import RetryLaterError
 from gridtopo.clock import utcnow
 from gridtopo.db.models import IngestRun, Snapshot
-from gridtopo.topology.index import QueryIndex, index_dir, load_index
+from gridtopo.topology.index import QueryIndex, index_lock, load_index
+from gridtopo.topology.index.store import stamped
 
-POLL_SECONDS = 1.0
-"""How often a worker asks the database whether it holds another model."""
+__all__ = ["ModelSnapshot", "ModelSwitchingError", "ModelVersion", "ServedModel", "index_lock",
+           "model_version"]
+
+POLL_SECONDS = 0.2
+"""How often a worker asks the database whether it holds another model (one cheap query): a
+switching change is served by every worker within this time plus a memory-mapped load."""
 SWITCH_WAIT_SECONDS = 10.0
 """How long a request reading live rows waits for its worker to swap to the database's new
 model before it answers 503 (``Retry-After``)."""
@@ -89,21 +94,6 @@ def model_version(engine: Engine) -> ModelVersion:
     return ModelVersion(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
 
 
-@contextmanager
-def index_lock(engine: Engine) -> Iterator[None]:
-    """Hold the lock on ``engine``'s index directory (a ``.lock`` file beside it): the
-    workers of a server, and ``gridtopo index build``, build or read the index one at a time,
-    so that none reads a half-renamed directory and no two write the same temporary one."""
-    path = index_dir(engine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
 @dataclass(frozen=True)
 class ModelSnapshot:
     """One model as a worker serves it: never changed, only replaced (see the module)."""
@@ -119,9 +109,16 @@ class ModelSnapshot:
         run = self.index.meta.get("ingest_run")
         return run if isinstance(run, int) else 0
 
+    @property
+    def switching_version(self) -> int:
+        """The newest switching change the index includes (0: none)."""
+        version = self.index.meta.get("switching_version")
+        return version if isinstance(version, int) else 0
+
     def describe(self) -> dict[str, object]:
         """What ``/health`` says about it, with this worker's process id."""
-        return {"ingest_run": self.run, "generation": self.generation,
+        return {"ingest_run": self.run, "switching_version": self.switching_version,
+                "generation": self.generation,
                 "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
                 "worker": os.getpid()}
 
@@ -164,8 +161,9 @@ class ServedModel:
             old = self._current
             self._current = ModelSnapshot(index, version, old.generation + 1, utcnow())
             self._swapped.notify_all()
-        log.warning("serving ingest run %s (generation %s) instead of run %s",
-                    self._current.run, self._current.generation, old.run)
+        log.warning("serving ingest run %s, switching version %s (generation %s) instead of "
+                    "run %s", self._current.run, self._current.switching_version,
+                    self._current.generation, old.run)
         return self._current
 
     def refresh(self) -> bool:
@@ -183,7 +181,7 @@ class ServedModel:
             with index_lock(self.engine):
                 index = load_index(self.engine)
             if model_version(self.engine) != before or \
-                    index.meta.get("ingest_run") != before.run:
+                    not stamped(index, before.run, before.load):
                 return False
             self.swap(index, before)
             return True
