@@ -5,7 +5,7 @@ A worker answers from a :class:`ModelSnapshot` — the query index of one model,
 swaps this worker made. A request takes the current snapshot once and answers from it to the
 end, so no answer mixes two models. :meth:`ServedModel.refresh` notices that the database
 holds another model — a new committed ingest run, polled every ``poll_seconds`` by a
-background thread — loads that model's index (built and saved when stale, by one worker at a
+background thread — loads that model's index (built and saved when stale, in a child process so that requests go on, by one worker at a
 time: :func:`~gridtopo.topology.index.index_lock`) and swaps it in with one assignment
 (:meth:`ServedModel.swap`). A switching change (:mod:`gridtopo.topology.switching`) is a run
 of its own: the worker that records it saves the updated index under the lock before
@@ -33,6 +33,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,8 +46,16 @@ from sqlalchemy import Engine, func, select
 from gridtopo.api.errors import RetryLaterError
 from gridtopo.clock import utcnow
 from gridtopo.db.models import IngestRun, Snapshot
-from gridtopo.topology.index import QueryIndex, index_lock, load_index
-from gridtopo.topology.index.store import stamped
+from gridtopo.errors import GridtopoError
+from gridtopo.topology.index import (
+    IndexMissingError,
+    QueryIndex,
+    index_dir,
+    index_lock,
+    load_index,
+    read_index,
+)
+from gridtopo.topology.index.store import is_current, stamped
 
 __all__ = ["ModelSnapshot", "ModelSwitchingError", "ModelVersion", "ServedModel", "index_lock",
            "model_version"]
@@ -92,6 +102,34 @@ def model_version(engine: Engine) -> ModelVersion:
             newest.with_only_columns(Snapshot.id).scalar_subquery(),
             newest.with_only_columns(Snapshot.run_id).scalar_subquery())).one()
     return ModelVersion(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+BUILD_SCRIPT = ("import os; from gridtopo.db import open_engine; from gridtopo.topology.index "
+                "import build_index, index_dir, save_index; "
+                "engine = open_engine(os.environ['GRIDTOPO_INDEX_DB']); "
+                "save_index(build_index(engine), index_dir(engine))")
+
+
+class IndexBuildError(GridtopoError):
+    """Building the index in a child process failed (the poller logs it and tries again)."""
+
+
+def current_index(engine: Engine) -> QueryIndex:
+    """The saved index of ``engine``'s model, built and saved first — in a child process, so
+    that this worker's requests are not held up by the build (it would hold the interpreter
+    lock for seconds at province size) — when it is stale. Call under :func:`index_lock`."""
+    try:
+        index = read_index(index_dir(engine))
+        if is_current(index, engine):
+            return index
+    except IndexMissingError:
+        pass
+    env = {**os.environ, "GRIDTOPO_INDEX_DB": engine.url.render_as_string(hide_password=False)}
+    done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT], env=env, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise IndexBuildError(f"building the index failed: {done.stderr.strip()[-2000:]}")
+    return read_index(index_dir(engine))
 
 
 @dataclass(frozen=True)
@@ -179,7 +217,7 @@ class ServedModel:
             if before == self._current.version or not before.settled:
                 return False
             with index_lock(self.engine):
-                index = load_index(self.engine)
+                index = current_index(self.engine)
             if model_version(self.engine) != before or \
                     not stamped(index, before.run, before.load):
                 return False
