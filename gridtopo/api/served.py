@@ -5,11 +5,12 @@ A worker answers from a :class:`ModelSnapshot` — the query index of one model,
 swaps this worker made. A request takes the current snapshot once and answers from it to the
 end, so no answer mixes two models. :meth:`ServedModel.refresh` notices that the database
 holds another model — a new committed ingest run, polled every ``poll_seconds`` by a
-background thread — loads that model's index (built and saved when stale, in a child process so that requests go on, by one worker at a
-time: :func:`~gridtopo.topology.index.index_lock`) and swaps it in with one assignment
-(:meth:`ServedModel.swap`). A switching change (:mod:`gridtopo.topology.switching`) is a run
-of its own: the worker that records it saves the updated index under the lock before
-releasing it, so every worker's next poll (``POLL_SECONDS``) swaps to it.
+background thread — loads that model's index (built and saved when stale, in a child process
+so that requests go on, by one worker at a time: :func:`~gridtopo.topology.index.index_lock`)
+and swaps it in with one assignment (:meth:`ServedModel.swap`). A switching change
+(:mod:`gridtopo.topology.switching`) is a run of its own: the worker that records it saves
+the updated index under the lock before releasing it, so every worker's next poll
+(``POLL_SECONDS``) swaps to it.
 
 What a request reads live from the database (customers' names and phones) must belong to the
 served model: :meth:`ServedModel.consistent` runs such a read only while the database still
