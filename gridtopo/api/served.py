@@ -67,6 +67,8 @@ switching change is served by every worker within this time plus a memory-mapped
 SWITCH_WAIT_SECONDS = 10.0
 """How long a request reading live rows waits for its worker to swap to the database's new
 model before it answers 503 (``Retry-After``)."""
+CHILD_BUILD_CUSTOMERS = 500_000
+"""From this model size on (customers), a worker builds a stale index in a child process."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -115,16 +117,19 @@ class IndexBuildError(GridtopoError):
     """Building the index in a child process failed (the poller logs it and tries again)."""
 
 
-def current_index(engine: Engine) -> QueryIndex:
-    """The saved index of ``engine``'s model, built and saved first — in a child process, so
-    that this worker's requests are not held up by the build (it would hold the interpreter
-    lock for seconds at province size) — when it is stale. Call under :func:`index_lock`."""
+def current_index(engine: Engine, *, in_child: bool) -> QueryIndex:
+    """The saved index of ``engine``'s model, built and saved first when it is stale — with
+    ``in_child`` in a child process, so that this worker's requests are not held up by the
+    build (it holds the interpreter lock for seconds on a large model; a child costs a few
+    seconds to start, which a small model's build does not). Call under :func:`index_lock`."""
     try:
         index = read_index(index_dir(engine))
         if is_current(index, engine):
             return index
     except IndexMissingError:
         pass
+    if not in_child:
+        return load_index(engine, rebuild=True)
     env = {**os.environ, "GRIDTOPO_INDEX_DB": engine.url.render_as_string(hide_password=False)}
     done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT], env=env, capture_output=True,
                           text=True, check=False)
@@ -217,8 +222,10 @@ class ServedModel:
             before = model_version(self.engine)
             if before == self._current.version or not before.settled:
                 return False
+            large = self._current.index.meta.get("customers", 0)
             with index_lock(self.engine):
-                index = current_index(self.engine)
+                index = current_index(self.engine, in_child=isinstance(large, int) and
+                                      large >= CHILD_BUILD_CUSTOMERS)
             if model_version(self.engine) != before or \
                     not stamped(index, before.run, before.load):
                 return False
