@@ -123,7 +123,8 @@ def switched(index: QueryIndex, states: Mapping[str, tuple[bool, bool]],
     part = _component({int(x) for x in np.concatenate([u[numbers], v[numbers]])},
                       [(index.adj_start, index.adj_node), (adj_start, adj_node)])
     part_a = np.array(part, dtype=np.int64)
-    affected = [r for r in roots.tolist() if r in set(part)]
+    in_part = set(part)
+    affected = [r for r in roots.tolist() if r in in_part]
     trees, parent_of, size_of = _search(affected, all_roots, adj_start, adj_node, adj_edge)
     new_tree = dict(zip(affected, trees, strict=True))
 
