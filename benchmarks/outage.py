@@ -23,6 +23,12 @@ Measured, in one run, with identical answers checked query by query:
   serving a bare ASGI app that answers ``{}`` (the ceiling of the HTTP stack on this host).
 
 Targets: count p99 ≤ 1 ms, feeder list ≤ 50 ms, status p99 ≤ 1 ms, API ≥ 2,000 requests/s.
+
+``--live`` measures instead that answers never stop (``benchmarks/outage_live.py``): a
+following ``gridtopo serve --workers 2`` under 1,000 status requests/s while a switching
+change and an ingest change the model — errors, p99, answers equal to the old or new model's,
+and how soon every worker serves the switching change (targets: 0, ≤ 20 ms, all, ≤ 1 s).
+``--live-sources`` names the exports of ``--db`` (default ``WORKDIR/sources``).
 """
 
 from __future__ import annotations
@@ -273,9 +279,24 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1,
                         help="uvicorn workers (on this 2-core host 1 is fastest: uvicorn's "
                              "multi-worker mode serves a bare ASGI app ~10x slower here)")
+    parser.add_argument("--live", action="store_true",
+                        help="only the live-model benchmark (switching change and ingest "
+                             "under load)")
+    parser.add_argument("--live-rate", type=float, default=1000.0)
+    parser.add_argument("--live-workers", type=int, default=2)
+    parser.add_argument("--live-sources", type=Path)
     args = parser.parse_args()
     workdir = args.workdir or Path(f"/tmp/gridtopo-bench-outage-{args.customers}")
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.live:
+        from outage_live import live_benchmark, print_live
+
+        db = args.db or prepare_model(argparse.Namespace(**{**vars(args), "pg": "skip"}),
+                                      workdir)[0]
+        print_live(live_benchmark(db, args.live_sources or workdir / "sources",
+                                  workdir.resolve(), rate=args.live_rate,
+                                  workers=args.live_workers, seed=args.seed))
+        return
     db, pg = prepare_model(args, workdir)
     engine = open_engine(db)
 

@@ -5,6 +5,7 @@ models. And the swap mechanism itself (ServedModel) in process."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from gridtopo.api.keys import create_key
+from gridtopo.api.schemas import json_body
 from gridtopo.api.served import ServedModel, index_lock, model_version
 from gridtopo.db.runs import model_run
 from gridtopo.outages.contacts import contacts
@@ -251,3 +253,79 @@ def test_workers_build_a_stale_index_one_at_a_time(model_engine: Engine, shrunk:
     with index_lock(model_engine):
         assert load_index(model_engine).meta["built_at"] == workers[0].current.index.meta[
             "built_at"] == workers[1].current.index.meta["built_at"]
+
+
+def _status_loop(url: str, key: str, customers: list[str], stop: threading.Event,
+                 seen: list[tuple[int, int, str, Any]]) -> None:
+    """Ask the customers' status on new connections (both workers answer) until ``stop``
+    (bounded: 2 minutes): ``(status code, run, customer, body)`` of every answer."""
+    deadline = time.monotonic() + 120
+    with httpx.Client(base_url=url, timeout=30, headers={"X-API-Key": key},
+                      limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        while not stop.is_set() and time.monotonic() < deadline:
+            for customer in customers:
+                r = client.get(f"/v1/customers/{customer}/status")
+                seen.append((r.status_code, int(r.headers.get("x-gridtopo-run", 0)), customer,
+                             r.json() if r.status_code == 200 else r.text))
+
+
+def _worker_switching(url: str, tries: int = 8) -> dict[int, tuple[int, int]]:
+    """{worker pid: (ingest run, switching version)} from /health on new connections."""
+    found = {}
+    for _ in range(tries):
+        model = httpx.get(f"{url}/health", timeout=10).json()["model"]
+        found[model["worker"]] = (model["ingest_run"], model["switching_version"])
+    return found
+
+
+def test_every_worker_follows_a_switching_change_without_mixed_answers(
+        serve: str, model_engine: Engine, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switching change recorded through one worker: both serve it within a poll, and
+    every status answer during the change is the old model's or the new one's, by its run."""
+    from gridtopo.outages.state import OutageState, customer_status
+
+    monkeypatch.chdir(tmp_path)  # the server's working directory: a PostgreSQL index is here
+    fuse, below = _fuse_with_customers(Oracle(model_engine))
+    inside = sorted(below)[:3]
+    outside = sorted(set(Oracle(model_engine).customer_node) - below)[:3]
+    customers = inside + outside
+
+    def answers() -> dict[str, Any]:
+        index = load_index(model_engine)
+        state = OutageState.load(model_engine, index)
+        return {c: json.loads(json_body(customer_status(index, state, c))) for c in customers}
+
+    old_run = model_run(model_engine)
+    expected = {old_run: answers()}
+    reader = create_key(model_engine, "notifier", ["outage:read"])[0]
+    writer = create_key(model_engine, "dispatch", ["network:write"])[0]
+    seen: list[tuple[int, int, str, Any]] = []
+    stop = threading.Event()
+    loop = threading.Thread(target=_status_loop, args=(serve, reader, customers, stop, seen))
+    loop.start()
+    try:
+        time.sleep(0.5)
+        posted = time.monotonic()
+        done = httpx.post(f"{serve}/v1/switching", headers={"X-API-Key": writer}, timeout=60,
+                          json={"changes": [{"device": fuse, "in_service": False,
+                                             "note": "fuse out"}]})
+        assert done.status_code == 200, done.text
+        version, new_run = done.json()["switching_version"], done.json()["run_id"]
+        while set(_worker_switching(serve).values()) != {(new_run, version)}:
+            assert time.monotonic() - posted < 30, "the workers did not follow the change"
+            time.sleep(0.05)
+        followed = time.monotonic() - posted
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        loop.join(60)
+    print(f"every worker served switching version {version} {followed:.2f} s after the "
+          f"request was sent; {len(seen)} answers during the change")
+    expected[new_run] = answers()
+    assert expected[new_run] != expected[old_run]
+    assert all(expected[new_run][c]["out"] for c in inside)
+    assert [s for s in seen if s[0] != 200] == []
+    assert {run for _, run, _, _ in seen} == {old_run, new_run}
+    mixed = [(run, c) for _, run, c, body in seen if body != expected[run][c]]
+    assert mixed == []

@@ -34,15 +34,19 @@ from gridtopo.api.schemas import (
     OutageEvent,
     OutageList,
     PredictRequest,
+    SwitchingChanges,
     json_body,
 )
 from gridtopo.api.served import ModelSnapshot
 from gridtopo.api.service import Service, run_header
+from gridtopo.db.switching import list_switching
+from gridtopo.ingest.switching import SwitchingRow
 from gridtopo.outages import events as outages
 from gridtopo.outages.predict import predict_outage
 from gridtopo.outages.report import CustomerPage, event_customers, impact_report
 from gridtopo.outages.state import combined_impact
 from gridtopo.topology import queries
+from gridtopo.topology.switching import apply_switching
 
 router = APIRouter(route_class=KeyedRoute)
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
@@ -73,15 +77,17 @@ def _page(key: KeyInfo, limit: int, offset: int) -> CustomerPage:
 
 @router.get("/health", tags=["service"], responses=answers(model=Health, keyed=False))
 def health(request: Request) -> Response:
-    """Liveness and which model this worker serves: its ingest run, how many times the worker
-    swapped models (``generation``), since when, and the worker's process id (no key)."""
+    """Liveness and which model this worker serves: its ingest run and switching version,
+    how many times the worker swapped models (``generation``), since when, and the worker's
+    process id (no key)."""
     service = _service(request)
     model = service.model()
     meta = model.index.meta
     return _json({"status": "ok", "version": __version__,
                   "backend": service.engine.dialect.name, "model": model.describe(),
-                  "index": {k: meta[k] for k in ("ingest_run", "built_at", "feeders",
-                                                 "transformers", "customers")}}, model)
+                  "index": {k: meta.get(k) for k in ("ingest_run", "switching_version",
+                                                     "built_at", "feeders", "transformers",
+                                                     "customers")}}, model)
 
 
 @router.get("/v1/customers/{customer_id}/status", tags=["customers"],
@@ -204,3 +210,31 @@ def predict(body: PredictRequest, request: Request) -> Response:
     """The most likely opened device(s) explaining trouble calls from these customers."""
     model = _service(request).model()
     return _json(predict_outage(model.index, body.customers), model)
+
+
+@router.post("/v1/switching", tags=["network"], openapi_extra=keyed("network:write"),
+             responses=answers(*BODY))
+def record_switching(body: SwitchingChanges, request: Request, key: Key) -> Response:
+    """Record switching changes done in the field (a tie moved, a section out of service):
+    applied to the model and the query index all or nothing — an unknown device, or
+    ``normal_open`` on a line or cable, answers 422 naming the change and device, with
+    nothing applied. Every worker serves the new state within a second; the answer names
+    the run and ``switching_version`` recording it."""
+    service = _service(request)
+    rows = [SwitchingRow(c.device, c.normal_open, c.in_service, c.at, c.note, i)
+            for i, c in enumerate(body.changes, start=1)]
+    done = apply_switching(service.engine, rows, origin="request", by=f"api:{key.name}",
+                           pin=body.pin, item="change")
+    service.served.refresh()  # this worker answers from the new state at once
+    return _json(done, service.model())
+
+
+@router.get("/v1/switching", tags=["network"], openapi_extra=keyed("outage:read"),
+            responses=answers(200))
+def switching_changes(request: Request, status: Literal["active", "confirmed", "overridden",
+                                                        "replaced"] | None = None,
+                      limit: PageLimit = 100) -> Response:
+    """Recorded switching changes, newest first, with who, when, why and their status."""
+    service = _service(request)
+    return _json({"changes": list_switching(service.engine, status=status, limit=limit)},
+                 None)

@@ -181,6 +181,32 @@ class CloseRequest(BaseModel):
     ended_at: Moment | None = None
 
 
+class SwitchingChangeIn(BaseModel):
+    """One switching change done in the field: a device's ``normal_open`` and/or
+    ``in_service`` (``normal_open`` on switching devices only), when (default: now) and why."""
+
+    device: Id
+    normal_open: bool | None = None
+    in_service: bool | None = None
+    at: Moment | None = None
+    note: Reason | None = None
+
+    @model_validator(mode="after")
+    def some_flag(self) -> SwitchingChangeIn:
+        """Refuse a change that sets neither flag (422)."""
+        if self.normal_open is None and self.in_service is None:
+            raise ValueError(f"device {self.device}: give normal_open and/or in_service")
+        return self
+
+
+class SwitchingChanges(BaseModel):
+    """``POST /v1/switching``: changes applied all or nothing; ``pin`` keeps them against
+    later exports until unpinned."""
+
+    changes: list[SwitchingChangeIn] = Field(min_length=1, max_length=MAX_DEVICES)
+    pin: bool = False
+
+
 class PredictRequest(BaseModel):
     """Customers who called in about no supply."""
 
@@ -206,6 +232,7 @@ class ModelInfo(BaseModel):
     """Which model a worker serves (see :class:`~gridtopo.api.served.ServedModel`)."""
 
     ingest_run: int
+    switching_version: int
     generation: int
     loaded_at: str
     worker: int

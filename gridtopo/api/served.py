@@ -5,9 +5,12 @@ A worker answers from a :class:`ModelSnapshot` — the query index of one model,
 swaps this worker made. A request takes the current snapshot once and answers from it to the
 end, so no answer mixes two models. :meth:`ServedModel.refresh` notices that the database
 holds another model — a new committed ingest run, polled every ``poll_seconds`` by a
-background thread — loads that model's index (built and saved when stale, by one worker at a
-time: :func:`index_lock`) and swaps it in with one assignment (:meth:`ServedModel.swap`).
-Live switching changes can swap a snapshot the same way.
+background thread — loads that model's index (built and saved when stale, in a child process
+so that requests go on, by one worker at a time: :func:`~gridtopo.topology.index.index_lock`)
+and swaps it in with one assignment (:meth:`ServedModel.swap`). A switching change
+(:mod:`gridtopo.topology.switching`) is a run of its own: the worker that records it saves
+the updated index under the lock before releasing it, so every worker's next poll
+(``POLL_SECONDS``) swaps to it.
 
 What a request reads live from the database (customers' names and phones) must belong to the
 served model: :meth:`ServedModel.consistent` runs such a read only while the database still
@@ -29,13 +32,13 @@ False
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -44,13 +47,28 @@ from sqlalchemy import Engine, func, select
 from gridtopo.api.errors import RetryLaterError
 from gridtopo.clock import utcnow
 from gridtopo.db.models import IngestRun, Snapshot
-from gridtopo.topology.index import QueryIndex, index_dir, load_index
+from gridtopo.errors import GridtopoError
+from gridtopo.topology.index import (
+    IndexMissingError,
+    QueryIndex,
+    index_dir,
+    index_lock,
+    load_index,
+    read_index,
+)
+from gridtopo.topology.index.store import is_current, stamped
 
-POLL_SECONDS = 1.0
-"""How often a worker asks the database whether it holds another model."""
+__all__ = ["ModelSnapshot", "ModelSwitchingError", "ModelVersion", "ServedModel", "index_lock",
+           "model_version"]
+
+POLL_SECONDS = 0.2
+"""How often a worker asks the database whether it holds another model (one cheap query): a
+switching change is served by every worker within this time plus a memory-mapped load."""
 SWITCH_WAIT_SECONDS = 10.0
 """How long a request reading live rows waits for its worker to swap to the database's new
 model before it answers 503 (``Retry-After``)."""
+CHILD_BUILD_CUSTOMERS = 500_000
+"""From this model size on (customers), a worker builds a stale index in a child process."""
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -89,19 +107,35 @@ def model_version(engine: Engine) -> ModelVersion:
     return ModelVersion(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
 
 
-@contextmanager
-def index_lock(engine: Engine) -> Iterator[None]:
-    """Hold the lock on ``engine``'s index directory (a ``.lock`` file beside it): the
-    workers of a server, and ``gridtopo index build``, build or read the index one at a time,
-    so that none reads a half-renamed directory and no two write the same temporary one."""
-    path = index_dir(engine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+BUILD_SCRIPT = ("import os; from gridtopo.db import open_engine; from gridtopo.topology.index "
+                "import build_index, index_dir, save_index; "
+                "engine = open_engine(os.environ['GRIDTOPO_INDEX_DB']); "
+                "save_index(build_index(engine), index_dir(engine))")
+
+
+class IndexBuildError(GridtopoError):
+    """Building the index in a child process failed (the poller logs it and tries again)."""
+
+
+def current_index(engine: Engine, *, in_child: bool) -> QueryIndex:
+    """The saved index of ``engine``'s model, built and saved first when it is stale — with
+    ``in_child`` in a child process, so that this worker's requests are not held up by the
+    build (it holds the interpreter lock for seconds on a large model; a child costs a few
+    seconds to start, which a small model's build does not). Call under :func:`index_lock`."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+        index = read_index(index_dir(engine))
+        if is_current(index, engine):
+            return index
+    except IndexMissingError:
+        pass
+    if not in_child:
+        return load_index(engine, rebuild=True)
+    env = {**os.environ, "GRIDTOPO_INDEX_DB": engine.url.render_as_string(hide_password=False)}
+    done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT], env=env, capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise IndexBuildError(f"building the index failed: {done.stderr.strip()[-2000:]}")
+    return read_index(index_dir(engine))
 
 
 @dataclass(frozen=True)
@@ -119,9 +153,16 @@ class ModelSnapshot:
         run = self.index.meta.get("ingest_run")
         return run if isinstance(run, int) else 0
 
+    @property
+    def switching_version(self) -> int:
+        """The newest switching change the index includes (0: none)."""
+        version = self.index.meta.get("switching_version")
+        return version if isinstance(version, int) else 0
+
     def describe(self) -> dict[str, object]:
         """What ``/health`` says about it, with this worker's process id."""
-        return {"ingest_run": self.run, "generation": self.generation,
+        return {"ingest_run": self.run, "switching_version": self.switching_version,
+                "generation": self.generation,
                 "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
                 "worker": os.getpid()}
 
@@ -164,8 +205,9 @@ class ServedModel:
             old = self._current
             self._current = ModelSnapshot(index, version, old.generation + 1, utcnow())
             self._swapped.notify_all()
-        log.warning("serving ingest run %s (generation %s) instead of run %s",
-                    self._current.run, self._current.generation, old.run)
+        log.warning("serving ingest run %s, switching version %s (generation %s) instead of "
+                    "run %s", self._current.run, self._current.switching_version,
+                    self._current.generation, old.run)
         return self._current
 
     def refresh(self) -> bool:
@@ -180,10 +222,12 @@ class ServedModel:
             before = model_version(self.engine)
             if before == self._current.version or not before.settled:
                 return False
+            large = self._current.index.meta.get("customers", 0)
             with index_lock(self.engine):
-                index = load_index(self.engine)
+                index = current_index(self.engine, in_child=isinstance(large, int) and
+                                      large >= CHILD_BUILD_CUSTOMERS)
             if model_version(self.engine) != before or \
-                    index.meta.get("ingest_run") != before.run:
+                    not stamped(index, before.run, before.load):
                 return False
             self.swap(index, before)
             return True

@@ -13,7 +13,17 @@ from __future__ import annotations
 import click
 
 from gridtopo import __version__
-from gridtopo.cli import audit, database, export, generate, ingest, outage, service, trace
+from gridtopo.cli import (
+    audit,
+    database,
+    export,
+    generate,
+    ingest,
+    outage,
+    service,
+    switching,
+    trace,
+)
 from gridtopo.cli.settings import GridtopoGroup, Settings
 from gridtopo.db import engine as db_engine
 
@@ -50,7 +60,8 @@ def main(ctx: click.Context, db: str | None, debug: bool) -> None:
 for command in (
     database.init, database.db, database.info, generate.generate, ingest.ingest,
     ingest.runs_command, ingest.quarantine_command, audit.audit, audit.findings,
-    export.export, export.snapshot, trace.trace, outage.outage, service.index_group,
+    export.export, export.snapshot, trace.trace, outage.outage, switching.switching,
+    service.index_group,
     service.apikey, service.serve,
 ):
     main.add_command(command)

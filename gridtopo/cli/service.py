@@ -27,7 +27,7 @@ def index_group() -> None:
 def index_build(settings: Settings, as_json: bool) -> None:
     """Build (or rebuild) the index of the model: run after every ingest (a running server
     also builds it by itself within seconds of an ingest)."""
-    from gridtopo.api.served import index_lock
+    from gridtopo.topology.index import index_lock
 
     engine = settings.model_engine()
     with index_lock(engine):  # not while a server's worker builds or reads it
@@ -143,8 +143,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, index_path: Pa
           personal_limit: int) -> None:
     """Run the HTTP API (OpenAPI at /docs) with uvicorn."""
     from gridtopo.api import server
-    from gridtopo.api.served import index_lock
-    from gridtopo.topology.index import read_index
+    from gridtopo.topology.index import index_lock, read_index
 
     engine = settings.model_engine()
     if index_path is None:

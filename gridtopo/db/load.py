@@ -13,6 +13,8 @@ Canonical frames map onto tables by column name; besides that:
 * ``lon``/``lat`` become the ``geom`` point, an edge's WKT ``geometry`` its ``geom`` line;
 * ``_file`` (index into the run's files) becomes ``source_file_id``, ``_line`` ``source_line``;
 * customers' personal fields go to ``customer_personal``;
+* recorded switching changes that win over the export are kept in ``edges``
+  (:func:`~gridtopo.db.switching.switching_overrides`);
 * ``nodes`` are derived: every node an edge, transformer or feeder names, with the one feeder its
   edges belong to and a position from the edge geometry (else the transformer's position).
 """
@@ -30,6 +32,7 @@ from sqlalchemy import Connection, text
 from gridtopo.db import versioning
 from gridtopo.db.bulk import bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
+from gridtopo.db.switching import switching_overrides
 from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.links import Reconciliation, node_feeders
@@ -184,6 +187,7 @@ def replace_model(
         frames.setdefault(name, table_frame(
             name, pl.DataFrame(schema=dict.fromkeys(VERSIONED_KEYS[name], pl.Utf8)), file_ids
         ))
+    frames["edges"] = switching_overrides(conn, frames["edges"], run_id)
     changes: dict[str, dict[str, int]] = {}
     seconds: dict[str, float] = {}
     started = time.perf_counter()

@@ -64,7 +64,8 @@ EDGE_KINDS = ("line", "cable", "switch", "breaker", "fuse", "recloser")
 SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
 FINDING_STATUSES = ("open", "accepted", "fixed", "waived")
 SCORE_LEVELS = ("province", "region", "station", "feeder")
-API_SCOPES = ("outage:read", "personal:read", "outage:write", "admin")
+API_SCOPES = ("outage:read", "personal:read", "outage:write", "network:write", "admin")
+SWITCHING_STATUSES = ("active", "confirmed", "overridden", "replaced")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -515,6 +516,40 @@ class OutageDevice(Base):
     action: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
 
     event: Mapped[OutageEvent] = relationship(back_populates="devices")
+
+
+class SwitchingChange(Base):
+    """A field operation recorded between exports: a device's ``normal_open`` and/or
+    ``in_service`` set at ``at`` (when it was done in the field), by whom, why and from where.
+
+    Each applied file or request is one ingest run of its own (``run_id``, source
+    ``switching:…``) with a snapshot, so edge history and ``snapshot diff`` show it like any
+    change. ``status``: ``active`` while the model holds it; ``replaced`` by a later change of
+    the device, ``confirmed`` by an export showing the same state, ``overridden`` by a newer
+    export disagreeing (``ended_run`` says which run). A ``pinned`` change stays active
+    against every export until unpinned (see :mod:`gridtopo.db.switching`)."""
+
+    __tablename__ = "switching_changes"
+    __table_args__ = (
+        CheckConstraint(_in("status", SWITCHING_STATUSES), "status"),
+        Index("ix_switching_changes_status_device", "status", "device_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id", ondelete="CASCADE"),
+                                        index=True)
+    device_id: Mapped[str] = mapped_column(ID)
+    normal_open: Mapped[bool | None] = mapped_column(Boolean)
+    in_service: Mapped[bool | None] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(128))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    origin: Mapped[str | None] = mapped_column(Text)
+    origin_line: Mapped[int | None] = mapped_column(Integer)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    ended_run: Mapped[int | None] = mapped_column(Integer)
 
 
 # --------------------------------------------------------------------------- quality scores

@@ -20,9 +20,10 @@ search: closing only adds paths, so what it re-energizes lies among the nodes th
 off (and the normal-state islands), reached from the live end of a closed tie
 (:meth:`QueryIndex.pick_up`).
 
-Three modules: :mod:`.structure` (the arrays and the questions answered on them),
-:mod:`.build` (from the model's frames) and :mod:`.store` (the directory next to the
-database, memory-mapped; rebuilt by :func:`load_index` for a newer ingest run).
+Four modules: :mod:`.structure` (the arrays and the questions answered on them),
+:mod:`.build` (from the model's frames), :mod:`.update` (a switching change applied to the
+affected feeders' trees only) and :mod:`.store` (the directory next to the database,
+memory-mapped; rebuilt by :func:`load_index` for another model).
 
 Two sources joined by a closed bus coupler: opening the coupler, or one feeder breaker, leaves
 both feeders fed.
@@ -56,6 +57,7 @@ from gridtopo.topology.index.store import (
     FORMAT_VERSION,
     IndexMissingError,
     index_dir,
+    index_lock,
     load_index,
     read_index,
     save_index,
@@ -64,6 +66,7 @@ from gridtopo.topology.index.structure import PROTECTIVE_KINDS, QueryIndex, Unkn
 
 __all__ = [
     "CUSTOMER_SCHEMA", "CUSTOMER_SQL", "FORMAT_VERSION", "PROTECTIVE_KINDS", "IndexMissingError",
-    "QueryIndex", "UnknownIdError", "build_index", "index_dir", "index_from_frames", "load_index",
+    "QueryIndex", "UnknownIdError", "build_index", "index_dir", "index_from_frames", "index_lock",
+    "load_index",
     "read_index", "save_index",
 ]

@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from gridtopo.db.models import EDGE_KINDS, SWITCHING_KINDS
 from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import read_network
-from gridtopo.db.runs import model_run
+from gridtopo.db.switching import model_stamp
 from gridtopo.topology.graph import supply_nodes
 from gridtopo.topology.index.structure import QueryIndex, lookup
 
@@ -67,11 +67,15 @@ def _positions(keys: pl.Series, values: pl.Series) -> np.ndarray:
 def build_index(engine: Engine) -> QueryIndex:
     """Build the index of ``engine``'s model in memory (save it with
     :func:`~gridtopo.topology.index.save_index`)."""
-    run = model_run(engine) or 0
+    with engine.connect() as conn:
+        stamp = model_stamp(conn)
     edges, sources, transformers = read_network(engine)
     with engine.connect() as conn:
         customers = read_frame(conn, CUSTOMER_SQL, CUSTOMER_SCHEMA)
-    return index_from_frames(edges, sources, transformers, customers, run)
+    index = index_from_frames(edges, sources, transformers, customers, stamp.run,
+                              stamp.switching_version)
+    index.meta["load"] = stamp.load
+    return index
 
 
 def index_from_frames(
@@ -80,6 +84,7 @@ def index_from_frames(
     transformers: pl.DataFrame,
     customers: pl.DataFrame,
     ingest_run: int = 0,
+    switching_version: int = 0,
 ) -> QueryIndex:
     """The index of the model given as frames (schemas of ``db.read.network.read_network`` and
     ``CUSTOMER_SCHEMA``); the pure part of :func:`build_index`, used by tests too."""
@@ -101,25 +106,12 @@ def index_from_frames(
     edge_feeder = _positions(feeder_keys, edges["feeder_id"])
 
     n = len(node_ids)
-    sel = np.flatnonzero(conducts)
-    a = np.concatenate([u[sel], v[sel]])
-    b = np.concatenate([v[sel], u[sel]])
-    e = np.concatenate([sel, sel])
-    by = np.argsort(a, kind="stable")
-    adj_node, adj_edge = b[by], e[by]
-    adj_start = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(a, minlength=n), out=adj_start[1:])
+    adj_start, adj_node, adj_edge = adjacency(n, u, v, conducts)
 
     supply = supply_nodes(edges, sources)
     roots = lookup(node_ids, sorted(set(supply.values())))
     pos, end, order, parent_edge, n_en = _dfs(n, roots, adj_start, adj_node, adj_edge)
-    tree_child = np.full(len(edge_ids), -1, dtype=np.int64)
-    has_parent = np.flatnonzero(parent_edge >= 0)
-    tree_child[parent_edge[has_parent]] = has_parent
-
-    chord = conducts & (tree_child < 0) & (pos[u] < n_en)
-    chord_count = np.bincount(np.concatenate([pos[u[chord]], pos[v[chord]]]), minlength=n)
-    cum_chords = np.concatenate(([0], np.cumsum(chord_count)))
+    tree_child, chord, cum_chords = tree_edges(parent_edge, pos, u, v, conducts, n_en)
 
     source_of = {f: (node, station) for f, node, station in sources.iter_rows()}
     feeder_source = lookup(node_ids, [source_of.get(f.decode(), ("", ""))[0]
@@ -127,19 +119,15 @@ def index_from_frames(
     feeder_station = _bytes(pl.Series([source_of.get(f.decode(), ("", ""))[1]
                                        for f in feeder_ids], dtype=pl.Utf8))
     feeder_supply = lookup(node_ids, [supply.get(f.decode(), "") for f in feeder_ids])
-    position_feeder = np.full(n, -1, dtype=np.int64)
-    labelled = [(int(pos[s]), i) for i, s in enumerate(feeder_source) if s >= 0]
-    for start, f in sorted(labelled):
-        position_feeder[start:int(end[order[start]])] = f
-    pieces = _pieces(pos, order, parent_edge, n_en, u, v, np.flatnonzero(chord), roots,
-                     edge_feeder, position_feeder)
+    position_feeder = feeder_of_positions(pos, end, order, feeder_source)
+    pieces = supply_pieces(pos, order, parent_edge, n_en, u, v, np.flatnonzero(chord), roots,
+                           edge_feeder, position_feeder)
 
     transformers = transformers.sort("transformer_id")
     transformer_ids = _bytes(transformers["transformer_id"])
     transformer_node = _positions(node_keys, transformers["node"])
     tr_pos = pos[transformer_node]
-    transformers_by_position = np.argsort(tr_pos, kind="stable")
-    cum_transformers = np.concatenate(([0], np.cumsum(np.bincount(tr_pos, minlength=n))))
+    cum_transformers, transformers_by_position = transformer_positions(pos, transformer_node)
 
     customers = customers.sort("customer_id")
     customer_ids = _bytes(customers["customer_id"])
@@ -152,14 +140,12 @@ def index_from_frames(
     customers_by_position = counted[np.argsort(c_pos, kind="stable")].astype(np.int32)
     cum_customers = np.concatenate(([0], np.cumsum(np.bincount(c_pos, minlength=n))))
 
-    entries_per_piece = np.diff(pieces["piece_entry_start"])
-    meta = {"ingest_run": ingest_run,
+    meta = {"ingest_run": ingest_run, "switching_version": switching_version,
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "nodes": n, "energized_nodes": n_en, "edges": len(edge_ids),
+            "nodes": n, "edges": len(edge_ids),
             "transformers": len(transformer_ids), "customers": len(customer_ids),
-            "feeders": len(feeder_ids), "chords": int(chord.sum()),
-            "supply_nodes": int((roots >= 0).sum()),
-            "multi_fed_pieces": int((entries_per_piece > 1).sum())}
+            "feeders": len(feeder_ids), "supply_nodes": int((roots >= 0).sum()),
+            **forest_counts(n_en, chord, pieces)}
     return QueryIndex(
         node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
         edge_from=u, edge_to=v, edge_conducts=conducts,
@@ -175,6 +161,60 @@ def index_from_frames(
         cum_chords=cum_chords, adj_start=adj_start, adj_node=adj_node, adj_edge=adj_edge,
         **pieces, n_energized=n_en, meta=meta,
     )
+
+
+def adjacency(n: int, u: np.ndarray, v: np.ndarray, conducts: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The conducting edges as adjacency lists over ``n`` nodes (CSR: ``start``, neighbour,
+    edge), each node's in edge-number order."""
+    sel = np.flatnonzero(conducts)
+    a = np.concatenate([u[sel], v[sel]])
+    b = np.concatenate([v[sel], u[sel]])
+    e = np.concatenate([sel, sel])
+    by = np.argsort(a, kind="stable")
+    adj_start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(a, minlength=n), out=adj_start[1:])
+    return adj_start, b[by], e[by]
+
+
+def tree_edges(parent_edge: np.ndarray, pos: np.ndarray, u: np.ndarray, v: np.ndarray,
+               conducts: np.ndarray, n_en: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The node below each tree edge (-1 for others), which conducting edges are chords, and
+    the prefix count of chord ends per position."""
+    tree_child = np.full(len(u), -1, dtype=np.int64)
+    has_parent = np.flatnonzero(parent_edge >= 0)
+    tree_child[parent_edge[has_parent]] = has_parent
+    chord = conducts & (tree_child < 0) & (pos[u] < n_en)
+    chord_count = np.bincount(np.concatenate([pos[u[chord]], pos[v[chord]]]),
+                              minlength=len(pos))
+    return tree_child, chord, np.concatenate(([0], np.cumsum(chord_count)))
+
+
+def feeder_of_positions(pos: np.ndarray, end: np.ndarray, order: np.ndarray,
+                        feeder_source: np.ndarray) -> np.ndarray:
+    """The feeder whose supply tree holds each position: the subtree below each feeder's
+    ``source_node``, nested ones (a feeder fed through another) labelling their own part."""
+    position_feeder = np.full(len(pos), -1, dtype=np.int64)
+    labelled = [(int(pos[s]), i) for i, s in enumerate(feeder_source.tolist()) if s >= 0]
+    for start, f in sorted(labelled):
+        position_feeder[start:int(end[order[start]])] = f
+    return position_feeder
+
+
+def transformer_positions(pos: np.ndarray, transformer_node: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix count of transformers per position and the transformers in position order."""
+    tr_pos = pos[transformer_node]
+    return (np.concatenate(([0], np.cumsum(np.bincount(tr_pos, minlength=len(pos))))),
+            np.argsort(tr_pos, kind="stable"))
+
+
+def forest_counts(n_en: int, chord: np.ndarray, pieces: dict[str, np.ndarray]
+                  ) -> dict[str, int]:
+    """The meta counts that depend on the switching state."""
+    entries_per_piece = np.diff(pieces["piece_entry_start"])
+    return {"energized_nodes": n_en, "chords": int(chord.sum()),
+            "multi_fed_pieces": int((entries_per_piece > 1).sum())}
 
 
 def _dfs(
@@ -223,7 +263,7 @@ def _dfs(
         n_en
 
 
-def _pieces(
+def supply_pieces(
     pos: np.ndarray, order: np.ndarray, parent_edge: np.ndarray, n_en: int, u: np.ndarray,
     v: np.ndarray, chords: np.ndarray, roots: np.ndarray, edge_feeder: np.ndarray,
     position_feeder: np.ndarray,
