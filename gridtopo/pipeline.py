@@ -35,12 +35,17 @@ from gridtopo import __version__
 from gridtopo.clock import utcnow
 from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_journal
 from gridtopo.db.decisions import store_decisions, stored_decisions
-from gridtopo.db.load import replace_model
 from gridtopo.db.models import IngestFile, IngestRun, Snapshot
+from gridtopo.db.runs import model_run
+from gridtopo.db.sourcestate import read_state, restamp_state, save_state, state_dir
+from gridtopo.errors import InputError
 from gridtopo.ingest import FileAccount, Profile, SourceBundle, load_profile, read_sources
+from gridtopo.pipeline_changes import changed_tables, prepare_sources, read_extract
+from gridtopo.pipeline_changes import load as load_changes
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.decisions import read_decisions
 from gridtopo.reconcile.links import Reconciliation, reconcile
+from gridtopo.topology.index.update import refresh_index
 
 
 @dataclass
@@ -59,6 +64,7 @@ class IngestReport:
     seconds: dict[str, float] = field(default_factory=dict)
     load_seconds: dict[str, float] = field(default_factory=dict)
     unlinked: pl.DataFrame | None = None
+    index: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (without the unlinked frame)."""
@@ -83,6 +89,12 @@ def content_hash(bundle: SourceBundle, profile: Path | None, decisions: pl.DataF
     return digest.hexdigest()
 
 
+def _read_full(reader: Callable[[Path, Profile | None, ProgressCallback | None], SourceBundle],
+               source: Path, profile: Profile | None, progress: ProgressCallback | None
+               ) -> SourceBundle:
+    return reader(source, profile, progress)
+
+
 def _start_run(engine: Engine, source: Path, profile: Path | None) -> int:
     with engine.begin() as conn:
         result = conn.execute(
@@ -105,12 +117,12 @@ def _finish_run(engine: Engine, run_id: int, status: str, message: str | None,
         )
 
 
-def _last_content_hash(conn: Connection) -> str | None:
+def _last_content_hash(conn: Connection, key: str = "content_hash") -> str | None:
     summary = conn.execute(
         select(IngestRun.summary).where(IngestRun.status == "succeeded")
         .order_by(IngestRun.id.desc()).limit(1)
     ).scalar()
-    return summary.get("content_hash") if summary else None
+    return summary.get(key) if summary else None
 
 
 def _record_files(conn: Connection, run_id: int, bundle: SourceBundle) -> list[int]:
@@ -146,6 +158,7 @@ def ingest(
     profile: Path | None = None,
     decisions: Path | None = None,
     force: bool = False,
+    changes: bool = False,
     progress: ProgressCallback | None = None,
     reader: Callable[[Path, Profile | None, ProgressCallback | None], SourceBundle] = read_sources,
     reconciler: Callable[[Mapping[str, pl.DataFrame], pl.DataFrame], Reconciliation] = reconcile,
@@ -154,15 +167,22 @@ def ingest(
 
     ``reader`` and ``reconciler`` do the reading and the reconciling — by default in this
     process, one partition; :class:`gridtopo.partitions.PartitionedRun` offers both per
-    partition (in this process or on Spark) with the same answer."""
+    partition (in this process or on Spark) with the same answer. ``changes``: ``source`` is
+    a change file (增量) applied to the live model (:mod:`gridtopo.pipeline_changes`); a full
+    export is written change-proportionally too when the previous run's sources are kept."""
+    kept = read_state(state_dir(engine), model_run(engine))
+    if changes and kept is None:
+        raise InputError(f"{source}: a change file applies to the sources of the last full "
+                         f"ingest, and none is kept for this database (run `gridtopo ingest "
+                         f"FOLDER` with a full export first)")
     run_id = _start_run(engine, source, profile)
     seconds: dict[str, float] = {}
     try:
         started = time.perf_counter()
-        bundle = reader(source, load_profile(profile) if profile else None, progress)
+        bundle = (read_extract if changes else _read_full)(
+            reader, source, load_profile(profile) if profile else None, progress)
         new_decisions = read_decisions(decisions) if decisions else None
         seconds["read"] = time.perf_counter() - started
-        tables = {name: t.frame for name, t in bundle.tables.items()}
         with rollback_journal(engine), engine.connect() as conn, \
                 foreign_keys_checked_at_end(conn), conn.begin():
             file_ids = _record_files(conn, run_id, bundle)
@@ -171,28 +191,43 @@ def ingest(
                 store_decisions(conn, new_decisions, origin=str(decisions))
             all_decisions = stored_decisions(conn)
             fingerprint = content_hash(bundle, profile, all_decisions)
-            unchanged = not force and fingerprint == _last_content_hash(conn)
+            sources = prepare_sources(conn, run_id, bundle, file_ids,
+                                      kept if changes else None, source, fingerprint,
+                                      _last_content_hash(conn),
+                                      _last_content_hash(conn, "extract_hash"))
+            unchanged = not force and sources.fingerprint == _last_content_hash(conn)
+            fingerprint, tables = sources.fingerprint, sources.tables
+            touched: tuple[set[str], bool] = (set(), False)
             recon: Reconciliation | None = None
             loaded: dict[str, int] = {}
-            changes: dict[str, dict[str, int]] = {}
+            counts: dict[str, dict[str, int]] = {}
             load_seconds: dict[str, float] = {}
             if not unchanged:
                 started = time.perf_counter()
                 recon = reconciler(tables, all_decisions)
                 seconds["reconcile"] = time.perf_counter() - started
                 started = time.perf_counter()
-                result = replace_model(conn, tables, file_ids, recon, run_id, progress)
-                loaded, changes = result.written, result.changes
+                result, new_state = load_changes(conn, tables, recon, run_id,
+                                                 None if force else kept, sources.personal,
+                                                 progress)
+                loaded, counts = result.written, result.changes
+                touched = changed_tables(conn, result, run_id)
                 load_seconds = result.seconds
                 if result.changed:
                     conn.execute(insert(Snapshot).values(
-                        run_id=run_id, created_at=utcnow(), counts=changes,
+                        run_id=run_id, created_at=utcnow(), counts=counts,
                         content_hash=fingerprint,
                     ))
                 seconds["load"] = time.perf_counter() - started
             started = time.perf_counter()
         if not unchanged:
             seconds["commit"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if unchanged:
+            restamp_state(state_dir(engine), run_id)
+        else:
+            save_state(new_state, state_dir(engine))
+        seconds["keep sources"] = time.perf_counter() - started
         report = IngestReport(
             run_id=run_id,
             status="unchanged" if unchanged else "loaded",
@@ -202,15 +237,19 @@ def ingest(
             totals=_totals(bundle.files),
             reconciliation=recon.summary if recon else {},
             loaded=loaded,
-            changes=changes,
+            changes=counts,
             warnings=list(bundle.warnings),
             seconds={k: round(v, 3) for k, v in seconds.items()},
             load_seconds=load_seconds,
             unlinked=recon.unlinked if recon else None,
         )
-        summary = {**report.to_dict(), "content_hash": fingerprint}
+        summary = {**report.to_dict(), "content_hash": fingerprint,
+                   "extract_hash": sources.extract}
         _finish_run(engine, run_id, "succeeded", None, json.loads(json.dumps(summary,
                                                                              default=str)))
+        started = time.perf_counter()
+        report.index = refresh_index(engine, *touched)
+        report.seconds["index"] = round(time.perf_counter() - started, 3)
         return report
     except BaseException as err:
         _finish_run(engine, run_id, "failed", f"{type(err).__name__}: {err}", None)

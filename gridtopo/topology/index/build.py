@@ -134,6 +134,37 @@ def index_from_frames(
     pieces = _pieces(pos, order, parent_edge, n_en, u, v, np.flatnonzero(chord), roots,
                      edge_feeder, position_feeder)
 
+    attached = attach(node_keys, pos, transformers, customers)
+
+    entries_per_piece = np.diff(pieces["piece_entry_start"])
+    meta = {"ingest_run": ingest_run,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "nodes": n, "energized_nodes": n_en, "edges": len(edge_ids),
+            "transformers": len(attached["transformer_ids"]),
+            "customers": len(attached["customer_ids"]),
+            "feeders": len(feeder_ids), "chords": int(chord.sum()),
+            "supply_nodes": int((roots >= 0).sum()),
+            "multi_fed_pieces": int((entries_per_piece > 1).sum())}
+    return QueryIndex(
+        node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
+        edge_from=u, edge_to=v, edge_conducts=conducts,
+        edge_normal_open=normal_open, edge_in_service=in_service, feeder_ids=feeder_ids,
+        feeder_source=feeder_source,
+        feeder_station=feeder_station, feeder_supply=feeder_supply, pos=pos, end=end,
+        order=order, parent_edge=parent_edge, tree_child=tree_child,
+        position_feeder=position_feeder, cum_chords=cum_chords, **attached,
+        adj_start=adj_start, adj_node=adj_node, adj_edge=adj_edge,
+        **pieces, n_energized=n_en, meta=meta,
+    )
+
+
+def attach(node_keys: pl.Series, pos: np.ndarray, transformers: pl.DataFrame,
+           customers: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The transformer and customer arrays of an index whose nodes are ``node_keys`` (sorted)
+    at positions ``pos``: apart from the supply forest, so that a change of transformers or
+    customers alone re-attaches them to the kept forest (:mod:`.update`) instead of searching
+    the network again."""
+    n = len(pos)
     transformers = transformers.sort("transformer_id")
     transformer_ids = _bytes(transformers["transformer_id"])
     transformer_node = _positions(node_keys, transformers["node"])
@@ -152,29 +183,13 @@ def index_from_frames(
     customers_by_position = counted[np.argsort(c_pos, kind="stable")].astype(np.int32)
     cum_customers = np.concatenate(([0], np.cumsum(np.bincount(c_pos, minlength=n))))
 
-    entries_per_piece = np.diff(pieces["piece_entry_start"])
-    meta = {"ingest_run": ingest_run,
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "nodes": n, "energized_nodes": n_en, "edges": len(edge_ids),
-            "transformers": len(transformer_ids), "customers": len(customer_ids),
-            "feeders": len(feeder_ids), "chords": int(chord.sum()),
-            "supply_nodes": int((roots >= 0).sum()),
-            "multi_fed_pieces": int((entries_per_piece > 1).sum())}
-    return QueryIndex(
-        node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
-        edge_from=u, edge_to=v, edge_conducts=conducts,
-        edge_normal_open=normal_open, edge_in_service=in_service, transformer_ids=transformer_ids,
-        transformer_node=transformer_node, customer_ids=customer_ids,
-        customer_transformer=customer_transformer, customer_active=customer_active,
-        feeder_ids=feeder_ids, feeder_source=feeder_source,
-        feeder_station=feeder_station, feeder_supply=feeder_supply, pos=pos, end=end,
-        order=order, parent_edge=parent_edge, tree_child=tree_child,
-        position_feeder=position_feeder,
-        cum_customers=cum_customers, customers_by_position=customers_by_position,
-        cum_transformers=cum_transformers, transformers_by_position=transformers_by_position,
-        cum_chords=cum_chords, adj_start=adj_start, adj_node=adj_node, adj_edge=adj_edge,
-        **pieces, n_energized=n_en, meta=meta,
-    )
+    return {
+        "transformer_ids": transformer_ids, "transformer_node": transformer_node,
+        "customer_ids": customer_ids, "customer_transformer": customer_transformer,
+        "customer_active": customer_active, "cum_customers": cum_customers,
+        "customers_by_position": customers_by_position, "cum_transformers": cum_transformers,
+        "transformers_by_position": transformers_by_position,
+    }
 
 
 def _dfs(
