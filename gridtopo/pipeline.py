@@ -170,7 +170,7 @@ def ingest(
     partition (in this process or on Spark) with the same answer. ``changes``: ``source`` is
     a change file (增量) applied to the live model (:mod:`gridtopo.pipeline_changes`); a full
     export is written change-proportionally too when the previous run's sources are kept."""
-    kept = read_state(state_dir(engine), model_run(engine))
+    kept = read_state(state_dir(engine), model_run(engine), tables=changes)
     if changes and kept is None:
         raise InputError(f"{source}: a change file applies to the sources of the last full "
                          f"ingest, and none is kept for this database (run `gridtopo ingest "

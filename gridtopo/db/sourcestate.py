@@ -4,9 +4,9 @@ A change file (增量) says only what changed; to reconcile the model exactly as
 the same sources would, the run needs every other row as well. Reading them back from the
 database would mean undoing every conversion of the load (points, lines, personal data kept
 apart); instead each run keeps the canonical tables it reconciled as Parquet files
-(:func:`save_state`) — with the personal fields replaced by their fingerprint
-(:func:`gridtopo.db.delta.personal_hashes`): names, addresses and phones stay in the database
-only — plus the derived ``nodes`` rows it wrote. ``_file`` holds the ingest-file id of the row's
+(:func:`save_state`) — without the personal fields, of which only a fingerprint per customer
+is kept (:func:`gridtopo.db.delta.personal_hashes`): names, addresses and phones stay in the
+database — plus the derived ``nodes`` rows it wrote. ``_file`` holds the ingest-file id of the row's
 source (not the index into one run's files), so rows of several runs mix.
 
 The state belongs to one run of one database (``meta.json``: run id, database). A run whose
@@ -36,8 +36,8 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class KeptState:
-    """Canonical tables (personal fields as ``personal_hash``), derived nodes, and personal
-    fingerprints of the model of run ``run_id``."""
+    """Canonical tables (without personal fields), derived nodes, and personal fingerprints
+    of the model of run ``run_id``."""
 
     run_id: int
     tables: dict[str, pl.DataFrame]
@@ -85,8 +85,10 @@ def restamp_state(directory: Path, run_id: int) -> None:
     tmp.replace(meta_path)
 
 
-def read_state(directory: Path, run_id: int | None) -> KeptState | None:
-    """The state kept for the model of run ``run_id``, or None (missing, stale, other format)."""
+def read_state(directory: Path, run_id: int | None, *, tables: bool = True
+               ) -> KeptState | None:
+    """The state kept for the model of run ``run_id``, or None (missing, stale, other format);
+    without its canonical ``tables`` unless asked (a full re-export brings its own)."""
     try:
         meta = json.loads((directory / "meta.json").read_text())
     except (OSError, ValueError):
@@ -94,10 +96,10 @@ def read_state(directory: Path, run_id: int | None) -> KeptState | None:
     if meta.get("format") != FORMAT or run_id is None or meta.get("run_id") != run_id:
         return None
     try:
-        tables = {name: pl.read_parquet(directory / f"{name}.parquet")
-                  for name in meta["tables"]}
+        frames = {name: pl.read_parquet(directory / f"{name}.parquet")
+                  for name in meta["tables"]} if tables else {}
         nodes = pl.read_parquet(directory / "_nodes.parquet")
         personal = pl.read_parquet(directory / "_personal.parquet")
     except OSError:
         return None
-    return KeptState(run_id=run_id, tables=tables, nodes=nodes, personal=personal)
+    return KeptState(run_id=run_id, tables=frames, nodes=nodes, personal=personal)
