@@ -185,6 +185,9 @@ def incremental(backends: tuple[str, ...], workdir: Path, sources: Path, seed: i
             print(f"{label:<32} {r['status']:<9} {r['total']:>8.1f} "
                   f"{r['total'] / full['total']:>7.2f} {r['rss_mb'] / 1024:>7.2f} "
                   f"{r['index']:<11} {stages}")
+            if r["load_seconds"]:
+                print(f"{'':<32} load: " + ", ".join(
+                    f"{k} {v:.1f}" for k, v in r["load_seconds"].items() if v >= 0.1))
         print("targets: re-export ≤ 0.30 × full and RSS ≤ full; change file ≤ 30 s; "
               "unchanged ≤ 15 s")
 

@@ -34,7 +34,6 @@ deletion of a key that is not stored (or also listed as a changed row), or of a 
 transformer still names, is an :class:`~gridtopo.errors.InputError` naming file, line and id,
 and nothing of the file is applied.
 
->>> from gridtopo.ingest import TABLES, Profile, SourceBundle
 >>> deletion_key("customers", ["户号"]), deletion_key("edges", ["edge_id"])
 ('customer_id', 'edge_id')
 """
@@ -49,14 +48,18 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Connection, text
 
+from gridtopo import __version__
 from gridtopo.db import versioning
+from gridtopo.db.decisions import stored_decisions
 from gridtopo.db.delta import DeltaResult, personal_hashes, write_changes
 from gridtopo.db.load import LoadResult, model_frames, replace_frames
 from gridtopo.db.sourcestate import KeptState
 from gridtopo.errors import InputError
-from gridtopo.ingest import TABLES, Profile, SourceBundle
+from gridtopo.ingest import TABLES, Profile, SourceBundle, load_profile
+from gridtopo.ingest.discover import discover
 from gridtopo.ingest.encoding import sniff_encoding
 from gridtopo.ingest.headers import alias_index, normalise_header
+from gridtopo.ingest.textrows import sha256_of
 from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.links import Reconciliation
@@ -179,6 +182,32 @@ def read_extract(reader: Callable[[Path, Profile | None, ProgressCallback | None
             p.is_file() for p in source.rglob("*") if DELETIONS not in p.relative_to(source).parts):
         return SourceBundle()
     return reader(source, profile, progress)
+
+
+def fingerprint(files: Sequence[tuple[str, str, str]], profile: Path | None,
+                decisions: pl.DataFrame) -> str:
+    """Fingerprint of everything a run's model depends on: the files (``table, path,
+    sha256``), the profile, the steward decisions and the gridtopo version."""
+    digest = hashlib.sha256(__version__.encode())
+    for table, _, sha in sorted(files, key=lambda f: (f[0], f[1])):
+        digest.update(f"{table}:{sha}".encode())
+    if profile is not None:
+        digest.update(profile.read_bytes())
+    digest.update(decisions.sort(decisions.columns).write_csv().encode())
+    return digest.hexdigest()
+
+
+def same_files(conn: Connection, source: Path, profile: Path | None, last: str | None
+               ) -> bool:
+    """Whether the files under ``source`` are byte for byte those of the run whose fingerprint
+    is ``last`` (same profile and decisions): checked by checksum, before any file is parsed,
+    so that an unchanged re-run costs reading the bytes once, not validating every row."""
+    if last is None:
+        return False
+    found, _ = discover(source, load_profile(profile) if profile else None)
+    files = [(table, str(f.path), sha256_of(f.path)) for table, inputs in found.items()
+             for f in inputs]
+    return fingerprint(files, profile, stored_decisions(conn)) == last
 
 
 @dataclass(frozen=True)
