@@ -36,10 +36,11 @@ from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_
 from gridtopo.db.decisions import store_decisions, stored_decisions
 from gridtopo.db.models import IngestFile, IngestRun, Snapshot
 from gridtopo.db.runs import model_run
-from gridtopo.db.sourcestate import read_state, restamp_state, save_state, state_dir
+from gridtopo.db.sourcestate import read_state, state_dir
 from gridtopo.errors import InputError
 from gridtopo.ingest import FileAccount, Profile, SourceBundle, load_profile, read_sources
 from gridtopo.pipeline_changes import (
+    after_run,
     carry_quarantine,
     changed_tables,
     fingerprint,
@@ -51,7 +52,6 @@ from gridtopo.pipeline_changes import load as load_changes
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.decisions import read_decisions
 from gridtopo.reconcile.links import Reconciliation, reconcile
-from gridtopo.topology.index.update import refresh_index
 
 
 @dataclass
@@ -98,14 +98,13 @@ def _read_full(reader: Callable[[Path, Profile | None, ProgressCallback | None],
 def _unchanged(engine: Engine, run_id: int, source: Path, last: dict[str, Any],
                seconds: float) -> IngestReport:
     """Finish run ``run_id`` as ``unchanged``: its files are byte for byte the last run's."""
-    restamp_state(state_dir(engine), run_id)
     report = IngestReport(run_id=run_id, status="unchanged", source=str(source),
                           files=last["files"], totals=last["totals"], reconciliation={},
                           loaded={}, changes={}, warnings=last["warnings"],
                           seconds={"checksums": round(seconds, 3)})
     summary = {**report.to_dict(), "content_hash": last["content_hash"], "extract_hash": None}
     _finish_run(engine, run_id, "succeeded", None, summary)
-    report.index = refresh_index(engine, set(), False)
+    after_run(engine, report, None, (set(), False))
     return report
 
 
@@ -251,12 +250,6 @@ def ingest(
             started = time.perf_counter()
         if not unchanged:
             seconds["commit"] = time.perf_counter() - started
-        started = time.perf_counter()
-        if unchanged:
-            restamp_state(state_dir(engine), run_id)
-        else:
-            save_state(new_state, state_dir(engine))
-        seconds["keep sources"] = time.perf_counter() - started
         report = IngestReport(
             run_id=run_id,
             status="unchanged" if unchanged else "loaded",
@@ -276,9 +269,7 @@ def ingest(
                    "extract_hash": sources.extract}
         _finish_run(engine, run_id, "succeeded", None, json.loads(json.dumps(summary,
                                                                              default=str)))
-        started = time.perf_counter()
-        report.index = refresh_index(engine, *touched)
-        report.seconds["index"] = round(time.perf_counter() - started, 3)
+        after_run(engine, report, None if unchanged else new_state, touched)
         return report
     except BaseException as err:
         _finish_run(engine, run_id, "failed", f"{type(err).__name__}: {err}", None)

@@ -41,19 +41,21 @@ and nothing of the file is applied.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from gridtopo import __version__
 from gridtopo.db import versioning
 from gridtopo.db.decisions import stored_decisions
 from gridtopo.db.delta import DeltaResult, personal_hashes, write_changes
 from gridtopo.db.load import LoadResult, model_frames, replace_frames
-from gridtopo.db.sourcestate import KeptState
+from gridtopo.db.sourcestate import KeptState, restamp_state, save_state, state_dir
 from gridtopo.errors import InputError
 from gridtopo.ingest import TABLES, Profile, SourceBundle, load_profile
 from gridtopo.ingest.discover import discover
@@ -63,6 +65,7 @@ from gridtopo.ingest.textrows import sha256_of
 from gridtopo.privacy import PERSONAL_FIELDS
 from gridtopo.progress import ProgressCallback
 from gridtopo.reconcile.links import Reconciliation
+from gridtopo.topology.index.update import refresh_index
 
 DELETIONS = "deletions"
 """Sub-folder of a change file that lists removed keys, one file per table."""
@@ -319,3 +322,37 @@ def changed_tables(conn: Connection, result: LoadResult, run_id: int) -> tuple[s
         "valid_from_run = :run) + (SELECT count(*) FROM links_history WHERE "
         "kind = 'feeder_station' AND valid_to_run = :run)"), {"run": run_id}).scalar()
     return changed, bool(moved)
+
+
+class _Reported(Protocol):
+    run_id: int
+    index: str
+    warnings: list[str]
+    seconds: dict[str, float]
+
+
+def after_run(engine: Engine, report: _Reported, state: KeptState | None,
+              touched: tuple[set[str], bool]) -> None:
+    """After run ``report.run_id`` is recorded: keep its sources (``state``; None: the model
+    did not change, only the stamp moves) and bring a saved query index up to date. Neither
+    can undo the committed run: a failure is a warning, and the next run loads whole (no kept
+    sources) or the first query rebuilds the index (``report.index`` ``stale``)."""
+    started = time.perf_counter()
+    directory = state_dir(engine)
+    try:
+        if state is None:
+            restamp_state(directory, report.run_id)
+        else:
+            save_state(state, directory)
+    except OSError as err:
+        report.warnings.append(f"the sources were not kept at {directory} ({err}): the next "
+                               "run loads whole and a change file needs a full ingest first")
+    report.seconds["keep sources"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    try:
+        report.index = refresh_index(engine, *touched)
+    except Exception as err:
+        report.index = "stale"
+        report.warnings.append(f"the query index was not updated ({type(err).__name__}: "
+                               f"{err}): the first query rebuilds it")
+    report.seconds["index"] = round(time.perf_counter() - started, 3)
