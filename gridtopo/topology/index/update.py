@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import TRANSFORMER_SCHEMA, TRANSFORMER_SQL
 from gridtopo.db.runs import model_run
-from gridtopo.topology.index.build import CUSTOMER_SCHEMA, CUSTOMER_SQL, attach, build_index
+from gridtopo.topology.index.build import attach, build_index, read_customers
 from gridtopo.topology.index.store import (
     FORMAT_VERSION,
     IndexMissingError,
@@ -82,8 +82,7 @@ def refresh_index(engine: Engine, changed_tables: set[str], network_links_change
             return "stamped"
     with engine.connect() as conn:
         transformers = read_frame(conn, TRANSFORMER_SQL, TRANSFORMER_SCHEMA)
-        customers = read_frame(conn, CUSTOMER_SQL, CUSTOMER_SCHEMA)
-    updated = reattach(index, transformers, customers, run)
+    updated = reattach(index, transformers, read_customers(engine), run)
     if updated is None:
         save_index(build_index(engine), directory)
         return "rebuilt"
