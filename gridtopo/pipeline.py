@@ -235,7 +235,7 @@ def ingest(
                 recon = reconciler(tables, all_decisions)
                 seconds["reconcile"] = time.perf_counter() - started
                 started = time.perf_counter()
-                result, new_state = load_changes(conn, tables, recon, run_id,
+                result, new_state, index_customers = load_changes(conn, tables, recon, run_id,
                                                  None if force else kept, sources.personal,
                                                  progress)
                 loaded, counts = result.written, result.changes
@@ -269,7 +269,8 @@ def ingest(
                    "extract_hash": sources.extract}
         _finish_run(engine, run_id, "succeeded", None, json.loads(json.dumps(summary,
                                                                              default=str)))
-        after_run(engine, report, None if unchanged else new_state, touched)
+        after_run(engine, report, None if unchanged else new_state, touched,
+                  None if unchanged else index_customers)
         return report
     except BaseException as err:
         _finish_run(engine, run_id, "failed", f"{type(err).__name__}: {err}", None)

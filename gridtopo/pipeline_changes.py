@@ -285,11 +285,13 @@ def load(
     kept: KeptState | None,
     personal_known: pl.DataFrame,
     progress: ProgressCallback | None = None,
-) -> tuple[LoadResult, KeptState]:
+) -> tuple[LoadResult, KeptState, pl.DataFrame | None]:
     """Write the model of ``tables`` (``_file`` as ingest-file ids, :func:`with_file_ids`):
     only the difference when ``kept`` describes the stored model, else whole. Returns what
     was written and the state to keep for the next run. ``personal_known`` are the customers
-    rows whose personal fields this run read (the whole customers table of a full export)."""
+    rows whose personal fields this run read (the whole customers table of a full export).
+    The third value is the customers as the query index holds them, as just written (so that
+    the index update need not read them back)."""
     ids = [int(i) for frame in tables.values() if "_file" in frame.columns
            for i in frame["_file"].drop_nulls().unique()]
     identity = list(range(max(ids, default=0) + 1))
@@ -308,7 +310,12 @@ def load(
         tables={name: frame.drop([f for f in PERSONAL_FIELDS if f in frame.columns])
                 for name, frame in tables.items()},
         nodes=frames["nodes"], personal=personal)
-    return result, state
+    customers = frames["customers"]
+    index_customers = customers.select(
+        "customer_id", "transformer_id",
+        (pl.col("status") != "closed").fill_null(True).cast(pl.Int8).alias("active"),
+    ) if "status" in customers.columns else None
+    return result, state, index_customers
 
 
 def changed_tables(conn: Connection, result: LoadResult, run_id: int) -> tuple[set[str], bool]:
@@ -332,7 +339,7 @@ class _Reported(Protocol):
 
 
 def after_run(engine: Engine, report: _Reported, state: KeptState | None,
-              touched: tuple[set[str], bool]) -> None:
+              touched: tuple[set[str], bool], customers: pl.DataFrame | None = None) -> None:
     """After run ``report.run_id`` is recorded: keep its sources (``state``; None: the model
     did not change, only the stamp moves) and bring a saved query index up to date. Neither
     can undo the committed run: a failure is a warning, and the next run loads whole (no kept
@@ -350,7 +357,7 @@ def after_run(engine: Engine, report: _Reported, state: KeptState | None,
     report.seconds["keep sources"] = round(time.perf_counter() - started, 3)
     started = time.perf_counter()
     try:
-        report.index = refresh_index(engine, *touched)
+        report.index = refresh_index(engine, *touched, customers=customers)
     except Exception as err:
         report.index = "stale"
         report.warnings.append(f"the query index was not updated ({type(err).__name__}: "

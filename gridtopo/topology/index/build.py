@@ -63,12 +63,15 @@ def _positions(keys: pl.Series, values: pl.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy()
 
 
-def build_index(engine: Engine) -> QueryIndex:
+def build_index(engine: Engine, customers: pl.DataFrame | None = None) -> QueryIndex:
     """Build the index of ``engine``'s model in memory (save it with
-    :func:`~gridtopo.topology.index.save_index`)."""
+    :func:`~gridtopo.topology.index.save_index`); ``customers`` (:data:`CUSTOMER_SCHEMA`)
+    when the caller has the stored ones at hand, else they are read."""
     run = model_run(engine) or 0
     edges, sources, transformers = read_network(engine)
-    return index_from_frames(edges, sources, transformers, read_customers(engine), run)
+    if customers is None:
+        customers = read_customers(engine)
+    return index_from_frames(edges, sources, transformers, customers, run)
 
 
 def read_customers(engine: Engine) -> pl.DataFrame:

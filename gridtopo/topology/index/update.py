@@ -58,11 +58,13 @@ def reattach(index: QueryIndex, transformers: pl.DataFrame, customers: pl.DataFr
     return dataclasses.replace(index, **arrays, meta=meta)
 
 
-def refresh_index(engine: Engine, changed_tables: set[str], network_links_changed: bool
-                  ) -> str:
+def refresh_index(engine: Engine, changed_tables: set[str], network_links_changed: bool, *,
+                  customers: pl.DataFrame | None = None) -> str:
     """Update the saved index of ``engine`` (if there is one) to its live model after an
     ingest that changed ``changed_tables``; returns what was done: ``none`` (no saved index:
-    the first query builds it, as before), ``stamped``, ``reattached`` or ``rebuilt``."""
+    the first query builds it, as before), ``stamped``, ``reattached`` or ``rebuilt``.
+    ``customers`` (:data:`~gridtopo.topology.index.build.CUSTOMER_SCHEMA`) are the stored
+    customers when the caller has them at hand, else they are read."""
     directory = index_dir(engine)
     run = model_run(engine) or 0
     try:
@@ -70,7 +72,7 @@ def refresh_index(engine: Engine, changed_tables: set[str], network_links_change
     except IndexMissingError:
         return "none"
     if network_links_changed or changed_tables & set(NETWORK_TABLES):
-        save_index(build_index(engine), directory)
+        save_index(build_index(engine, customers), directory)
         return "rebuilt"
     if not changed_tables & {"transformers", "customers", "links"}:
         meta_path = directory / "meta.json"
@@ -82,9 +84,11 @@ def refresh_index(engine: Engine, changed_tables: set[str], network_links_change
             return "stamped"
     with engine.connect() as conn:
         transformers = read_frame(conn, TRANSFORMER_SQL, TRANSFORMER_SCHEMA)
-    updated = reattach(index, transformers, read_customers(engine), run)
+    if customers is None:
+        customers = read_customers(engine)
+    updated = reattach(index, transformers, customers, run)
     if updated is None:
-        save_index(build_index(engine), directory)
+        save_index(build_index(engine, customers), directory)
         return "rebuilt"
     save_index(updated, directory)
     return "reattached"
