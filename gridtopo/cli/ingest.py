@@ -23,6 +23,9 @@ from gridtopo.reconcile.shapes import UNLINKED_CODES
 @click.option("--decisions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Steward decisions CSV (entity, link, decision); stored, they outlive the run.")
 @click.option("--force", is_flag=True, help="Reload even when the inputs are unchanged.")
+@click.option("--changes", is_flag=True,
+              help="SOURCE is a change file (增量): new and changed rows in the usual layout, "
+                   "removed keys under deletions/; applied to the live model, all or nothing.")
 @click.option("--unlinked", "unlinked_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the entities that could not be linked, with the reason, to this CSV.")
 @click.option("--engine", "engine_name", type=click.Choice(["embedded", "partitioned", "spark"]),
@@ -39,6 +42,7 @@ def ingest(
     profile: Path | None,
     decisions: Path | None,
     force: bool,
+    changes: bool,
     unlinked_path: Path | None,
     engine_name: str,
     master: str,
@@ -56,7 +60,7 @@ def ingest(
     migrate.upgrade(engine)
     with command_progress(as_json) as progress, stages(engine_name, master) as halves:
         report = run_ingest(engine, source, profile=profile, decisions=decisions, force=force,
-                            progress=progress, **halves)
+                            changes=changes, progress=progress, **halves)
     if unlinked_path is not None and report.unlinked is not None:
         report.unlinked.write_csv(unlinked_path)
     emit(report.to_dict(), as_json, _print_ingest)

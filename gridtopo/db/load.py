@@ -30,7 +30,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import Connection, text
 
 from gridtopo.db import versioning
-from gridtopo.db.bulk import bulk_insert, bulk_load_mode
+from gridtopo.db.bulk import ProgressFn, bulk_insert, bulk_load_mode
 from gridtopo.db.models import VERSIONED_KEYS, Base, CustomerPersonal
 from gridtopo.db.switching import switching_overrides
 from gridtopo.privacy import PERSONAL_FIELDS
@@ -159,16 +159,17 @@ class LoadResult:
         return any(any(c.values()) for c in self.changes.values())
 
 
-def replace_model(
+def model_frames(
     conn: Connection,
     tables: Mapping[str, pl.DataFrame],
     file_ids: Sequence[int],
     reconciliation: Reconciliation,
     run_id: int,
-    progress: ProgressCallback | None = None,
-) -> LoadResult:
-    """Replace the model with ``tables`` and the links of ``reconciliation``, archiving what
-    changed."""
+) -> dict[str, pl.DataFrame]:
+    """Every model table's rows, database-shaped, for ``tables`` and ``reconciliation``: what
+    :func:`replace_model` writes whole and :func:`gridtopo.db.delta.write_changes` compares.
+    The recorded switching changes that win over this export are applied to ``edges`` here,
+    so both ways of writing keep them (runs in the load's transaction)."""
     frames: dict[str, pl.DataFrame] = {}
     for name in LOAD_ORDER:
         if name == "customers" and name in tables:
@@ -188,6 +189,38 @@ def replace_model(
             name, pl.DataFrame(schema=dict.fromkeys(VERSIONED_KEYS[name], pl.Utf8)), file_ids
         ))
     frames["edges"] = switching_overrides(conn, frames["edges"], run_id)
+    return frames
+
+
+def insert_rows(conn: Connection, name: str, frame: pl.DataFrame,
+                progress: ProgressFn | None = None) -> int:
+    """Insert database-shaped rows of table ``name`` (points and lines converted), key order."""
+    geometry = ("geom",) if name in SPATIAL and "geom" in frame.columns else ()
+    points = {"geom": ("lon", "lat")} if "lon" in frame.columns else {}
+    key = list(VERSIONED_KEYS.get(name, ())) or [
+        c.name for c in Base.metadata.tables[name].primary_key.columns
+    ]
+    return bulk_insert(conn, name, frame, geometry=geometry, points=points,
+                       order_by=[c for c in key if c in frame.columns], progress=progress)
+
+
+def replace_model(
+    conn: Connection,
+    tables: Mapping[str, pl.DataFrame],
+    file_ids: Sequence[int],
+    reconciliation: Reconciliation,
+    run_id: int,
+    progress: ProgressCallback | None = None,
+) -> LoadResult:
+    """Replace the model with ``tables`` and the links of ``reconciliation``, archiving what
+    changed."""
+    return replace_frames(conn, model_frames(conn, tables, file_ids, reconciliation, run_id),
+                          run_id, progress)
+
+
+def replace_frames(conn: Connection, frames: dict[str, pl.DataFrame], run_id: int,
+                   progress: ProgressCallback | None = None) -> LoadResult:
+    """Replace the model with the database-shaped ``frames`` (:func:`model_frames`)."""
     changes: dict[str, dict[str, int]] = {}
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -214,14 +247,7 @@ def replace_model(
                 if progress:
                     progress(f"load {name}", done, total)
 
-            geometry = ("geom",) if name in SPATIAL and "geom" in frame.columns else ()
-            points = {"geom": ("lon", "lat")} if "lon" in frame.columns else {}
-            key = list(VERSIONED_KEYS.get(name, ())) or [
-                c.name for c in Base.metadata.tables[name].primary_key.columns
-            ]
-            written[name] = bulk_insert(conn, name, frame, geometry=geometry, points=points,
-                                        order_by=[c for c in key if c in frame.columns],
-                                        progress=advance)
+            written[name] = insert_rows(conn, name, frame, advance)
             seconds[f"insert {name}"] = time.perf_counter() - started
         if progress:
             progress("indexes", 0, 1)

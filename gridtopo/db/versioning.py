@@ -16,6 +16,8 @@ a re-export of the same data in another order or file is no change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import polars as pl
@@ -85,6 +87,20 @@ def plan(conn: Connection, table: str, rows: pl.DataFrame, run_id: int) -> Versi
     )
 
 
+@contextmanager
+def key_table(conn: Connection, keys: pl.DataFrame) -> Iterator[str]:
+    """``keys`` (string key columns) as a temporary table for the block; yields its name, so
+    that statements can join or match on it instead of listing keys in SQL."""
+    conn.execute(text('DROP TABLE IF EXISTS "_gridtopo_keys"'))
+    conn.execute(text('CREATE TEMPORARY TABLE "_gridtopo_keys" ('
+                      + ", ".join(f'"{k}" VARCHAR(64)' for k in keys.columns) + ")"))
+    bulk_insert(conn, "_gridtopo_keys", keys)
+    try:
+        yield "_gridtopo_keys"
+    finally:
+        conn.execute(text('DROP TABLE "_gridtopo_keys"'))
+
+
 def archive(conn: Connection, table: str, keys: pl.DataFrame, run_id: int) -> int:
     """Copy the stored versions of ``keys`` into ``<table>_history``, valid until ``run_id``."""
     if keys.is_empty():
@@ -92,16 +108,12 @@ def archive(conn: Connection, table: str, keys: pl.DataFrame, run_id: int) -> in
     history = HISTORY_TABLES[table]
     columns = [c.name for c in history.columns if c.name != "valid_to_run"]
     key_columns = list(VERSIONED_KEYS[table])
-    conn.execute(text('DROP TABLE IF EXISTS "_gridtopo_keys"'))
-    conn.execute(text('CREATE TEMPORARY TABLE "_gridtopo_keys" ('
-                      + ", ".join(f'"{k}" VARCHAR(64)' for k in key_columns) + ")"))
-    bulk_insert(conn, "_gridtopo_keys", keys)
     listed = ", ".join(f'"{c}"' for c in columns)
     selected = ", ".join(f't."{c}"' for c in columns)
     joined = " AND ".join(f't."{k}" = k."{k}"' for k in key_columns)
-    result = conn.execute(text(
-        f'INSERT INTO "{history.name}" ({listed}, valid_to_run) '
-        f'SELECT {selected}, :run FROM "{table}" t JOIN "_gridtopo_keys" k ON {joined}'
-    ), {"run": run_id})
-    conn.execute(text('DROP TABLE "_gridtopo_keys"'))
+    with key_table(conn, keys.select(key_columns)) as temporary:
+        result = conn.execute(text(
+            f'INSERT INTO "{history.name}" ({listed}, valid_to_run) '
+            f'SELECT {selected}, :run FROM "{table}" t JOIN "{temporary}" k ON {joined}'
+        ), {"run": run_id})
     return int(result.rowcount or 0)

@@ -9,7 +9,8 @@ that are not letters-adjacent — ``customers_part1``, ``2024-12_edges``, ``用�
 does. Several files of one table are all read, in path order.
 
 Files gridtopo writes itself (``customer_links.csv``, ``unlinked.csv``), directories named
-``truth`` (the synthetic generator's answers), hidden files and
+``truth`` (the synthetic generator's answers) and ``deletions`` (the key lists of a change file,
+:mod:`gridtopo.pipeline.changes`), hidden files and
 directories and Office lock files (``~$…``) are skipped. A profile's ``file`` for a table
 replaces discovery for that table.
 """
@@ -29,7 +30,7 @@ from gridtopo.ingest.formats import LAYER_FORMATS, file_format
 from gridtopo.ingest.profile import Profile
 from gridtopo.ingest.tables import TABLES
 
-SKIPPED_DIRECTORIES = ("truth",)
+SKIPPED_DIRECTORIES = ("truth", "deletions")
 GRIDTOPO_OUTPUTS = ("customer_links", "unlinked")
 """Stems of files gridtopo itself writes next to exported tables (``gridtopo export csv``,
 ``ingest --unlinked``): never inputs, although ``customer_links`` contains a table's word."""
