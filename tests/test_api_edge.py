@@ -258,7 +258,7 @@ def test_openapi_declares_the_key_and_every_answer(client: TestClient) -> None:
                 assert "security" not in operation and errors == {500}
                 continue
             assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
-            assert operation["x-required-scope"] in ("outage:read", "outage:write")
+            assert operation["x-required-scope"] in ("outage:read", "outage:write", "network:write")
             assert {400, 401, 403, 422, 500} <= errors, (method, path)
     assert {429, 503} <= {int(c) for c in document["paths"]["/v1/impact"]["post"]["responses"]}
 
