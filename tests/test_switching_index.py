@@ -51,7 +51,8 @@ def _frames(path: Path) -> tuple[pl.DataFrame, ...]:
     return edges, sources, transformers, customers
 
 
-def _assert_same(got: QueryIndex, want: QueryIndex) -> None:
+def same_arrays(got: QueryIndex, want: QueryIndex) -> None:
+    """Assert that two indexes hold the same arrays (values and types) and forest counts."""
     assert got.n_energized == want.n_energized
     for name in ARRAYS:
         a, b = getattr(got, name), getattr(want, name)
@@ -101,7 +102,7 @@ def test_switched_index_equals_a_fresh_build(template: str,
         states = _random_states(ties if step % 2 else edges, rng, k)
         edges = _apply(edges, states)
         index = switched(index, states)
-        _assert_same(index, index_from_frames(edges, sources, transformers, customers))
+        same_arrays(index, index_from_frames(edges, sources, transformers, customers))
         energized.add(index.n_energized)
     assert len(energized) > 3  # the changes did cut off and re-energize parts
 
@@ -113,4 +114,4 @@ def test_a_change_to_the_current_state_changes_nothing(
     first = edges.row(0, named=True)
     same = switched(index, {first["edge_id"]: (bool(first["normal_open"]),
                                                bool(first["in_service"]))})
-    _assert_same(same, index)
+    same_arrays(same, index)

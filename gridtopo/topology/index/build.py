@@ -24,6 +24,7 @@ de-energizing everything the second source feeds.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -63,14 +64,16 @@ def _positions(keys: pl.Series, values: pl.Series) -> np.ndarray:
     return found.fill_null(-1).to_numpy()
 
 
-def build_index(engine: Engine, customers: pl.DataFrame | None = None) -> QueryIndex:
+def build_index(engine: Engine, customers: pl.DataFrame | None = None,
+                network: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None = None
+                ) -> QueryIndex:
     """Build the index of ``engine``'s model in memory (save it with
     :func:`~gridtopo.topology.index.save_index`), stamped with the model's run and switching
-    version; ``customers`` (:data:`CUSTOMER_SCHEMA`) when the caller has the stored ones at
-    hand, else they are read."""
+    version; ``customers`` (:data:`CUSTOMER_SCHEMA`) and ``network`` (the frames of
+    ``read_network``) when the caller has the stored ones at hand, else they are read."""
     with engine.connect() as conn:
         stamp = model_stamp(conn)
-    edges, sources, transformers = read_network(engine)
+    edges, sources, transformers = network or read_network(engine)
     if customers is None:
         customers = read_customers(engine)
     index = index_from_frames(edges, sources, transformers, customers, stamp.run,
@@ -87,6 +90,57 @@ def read_customers(engine: Engine) -> pl.DataFrame:
                       exprs=["customer_id", "transformer_id", CUSTOMER_ACTIVE], readers=2)
 
 
+SHAPE = ("node_ids", "edge_ids", "edge_kind", "edge_feeder", "edge_from", "edge_to",
+         "feeder_ids", "feeder_source", "feeder_station", "feeder_supply")
+"""The index's arrays that the network's shape alone gives — its nodes and edges, how they
+join, the feeders, their sources, stations and supply nodes — as against the normal switching
+state (``edge_normal_open``, ``edge_in_service``) and all that is searched from it. Two models
+with equal shapes differ in their supply forests only as a switching change makes them
+differ (:func:`~gridtopo.topology.index.update.switched`)."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """The :data:`SHAPE` arrays and normal state of a model (``arrays``), the sorted node keys
+    they number, and the supply nodes the forest's trees grow from (``roots``)."""
+
+    arrays: dict[str, np.ndarray]
+    node_keys: pl.Series
+    roots: np.ndarray
+
+
+def network_arrays(edges: pl.DataFrame, sources: pl.DataFrame, transformers: pl.DataFrame
+                   ) -> Network:
+    """The numbered network of the model given as frames (schemas of
+    ``db.read.network.read_network``): what :func:`index_from_frames` searches."""
+    node_keys = pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
+                           sources["source_node"]]).drop_nulls().unique().sort()
+    node_ids = _bytes(node_keys)
+    edges = edges.sort("edge_id")
+    kind = np.array([EDGE_KINDS.index(k) for k in edges["kind"].to_list()], dtype=np.int8)
+    switching = np.isin(kind, [EDGE_KINDS.index(k) for k in SWITCHING_KINDS])
+    feeder_keys = pl.concat([edges["feeder_id"].drop_nulls(), sources["feeder_id"]]
+                            ).unique().sort()
+    feeder_ids = _bytes(feeder_keys)
+    supply = supply_nodes(edges, sources)
+    source_of = {f: (node, station) for f, node, station in sources.iter_rows()}
+    arrays = {
+        "node_ids": node_ids, "edge_ids": _bytes(edges["edge_id"]), "edge_kind": kind,
+        "edge_feeder": _positions(feeder_keys, edges["feeder_id"]),
+        "edge_from": _positions(node_keys, edges["from_node"]),
+        "edge_to": _positions(node_keys, edges["to_node"]),
+        "edge_normal_open": (edges["normal_open"].to_numpy() == 1) & switching,
+        "edge_in_service": edges["in_service"].to_numpy() == 1,
+        "feeder_ids": feeder_ids,
+        "feeder_source": lookup(node_ids, [source_of.get(f.decode(), ("", ""))[0]
+                                           for f in feeder_ids]),
+        "feeder_station": _bytes(pl.Series([source_of.get(f.decode(), ("", ""))[1]
+                                            for f in feeder_ids], dtype=pl.Utf8)),
+        "feeder_supply": lookup(node_ids, [supply.get(f.decode(), "") for f in feeder_ids]),
+    }
+    return Network(arrays, node_keys, lookup(node_ids, sorted(set(supply.values()))))
+
+
 def index_from_frames(
     edges: pl.DataFrame,
     sources: pl.DataFrame,
@@ -97,56 +151,30 @@ def index_from_frames(
 ) -> QueryIndex:
     """The index of the model given as frames (schemas of ``db.read.network.read_network`` and
     ``CUSTOMER_SCHEMA``); the pure part of :func:`build_index`, used by tests too."""
-    node_keys = pl.concat([edges["from_node"], edges["to_node"], transformers["node"],
-                           sources["source_node"]]).drop_nulls().unique().sort()
-    node_ids = _bytes(node_keys)
-    edges = edges.sort("edge_id")
-    edge_ids = _bytes(edges["edge_id"])
-    u = _positions(node_keys, edges["from_node"])
-    v = _positions(node_keys, edges["to_node"])
-    kind = np.array([EDGE_KINDS.index(k) for k in edges["kind"].to_list()], dtype=np.int8)
-    switching = np.isin(kind, [EDGE_KINDS.index(k) for k in SWITCHING_KINDS])
-    in_service = edges["in_service"].to_numpy() == 1
-    normal_open = (edges["normal_open"].to_numpy() == 1) & switching
-    conducts = in_service & ~normal_open & (u != v)
-    feeder_keys = pl.concat([edges["feeder_id"].drop_nulls(), sources["feeder_id"]]
-                            ).unique().sort()
-    feeder_ids = _bytes(feeder_keys)
-    edge_feeder = _positions(feeder_keys, edges["feeder_id"])
-
-    n = len(node_ids)
+    network = network_arrays(edges, sources, transformers)
+    a = network.arrays
+    u, v = a["edge_from"], a["edge_to"]
+    conducts = a["edge_in_service"] & ~a["edge_normal_open"] & (u != v)
+    n = len(a["node_ids"])
     adj_start, adj_node, adj_edge = adjacency(n, u, v, conducts)
-
-    supply = supply_nodes(edges, sources)
-    roots = lookup(node_ids, sorted(set(supply.values())))
+    roots = network.roots
     pos, end, order, parent_edge, n_en = _dfs(n, roots, adj_start, adj_node, adj_edge)
     tree_child, chord, cum_chords = tree_edges(parent_edge, pos, u, v, conducts, n_en)
-
-    source_of = {f: (node, station) for f, node, station in sources.iter_rows()}
-    feeder_source = lookup(node_ids, [source_of.get(f.decode(), ("", ""))[0]
-                                      for f in feeder_ids])
-    feeder_station = _bytes(pl.Series([source_of.get(f.decode(), ("", ""))[1]
-                                       for f in feeder_ids], dtype=pl.Utf8))
-    feeder_supply = lookup(node_ids, [supply.get(f.decode(), "") for f in feeder_ids])
-    position_feeder = feeder_of_positions(pos, end, order, feeder_source)
+    position_feeder = feeder_of_positions(pos, end, order, a["feeder_source"])
     pieces = supply_pieces(pos, order, parent_edge, n_en, u, v, np.flatnonzero(chord), roots,
-                           edge_feeder, position_feeder)
+                           a["edge_feeder"], position_feeder)
 
-    attached = attach(node_keys, pos, transformers, customers)
+    attached = attach(network.node_keys, pos, transformers, customers)
 
     meta = {"ingest_run": ingest_run, "switching_version": switching_version,
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "nodes": n, "edges": len(edge_ids),
+            "nodes": n, "edges": len(a["edge_ids"]),
             "transformers": len(attached["transformer_ids"]),
             "customers": len(attached["customer_ids"]),
-            "feeders": len(feeder_ids), "supply_nodes": int((roots >= 0).sum()),
+            "feeders": len(a["feeder_ids"]), "supply_nodes": int((roots >= 0).sum()),
             **forest_counts(n_en, chord, pieces)}
     return QueryIndex(
-        node_ids=node_ids, edge_ids=edge_ids, edge_kind=kind, edge_feeder=edge_feeder,
-        edge_from=u, edge_to=v, edge_conducts=conducts,
-        edge_normal_open=normal_open, edge_in_service=in_service, feeder_ids=feeder_ids,
-        feeder_source=feeder_source,
-        feeder_station=feeder_station, feeder_supply=feeder_supply, pos=pos, end=end,
+        **a, edge_conducts=conducts, pos=pos, end=end,
         order=order, parent_edge=parent_edge, tree_child=tree_child,
         position_feeder=position_feeder, cum_chords=cum_chords, **attached,
         adj_start=adj_start, adj_node=adj_node, adj_edge=adj_edge,
