@@ -151,8 +151,8 @@ def limit_problems(frame: pl.DataFrame, table: Table, limits: Limits) -> pl.Data
     if "lon" in table.columns and "lat" in frame.columns:
         x0, y0, x1, y1 = limits.region
         lon, lat = frame["lon"], frame["lat"]
-        outside = (lon.is_not_null() & lat.is_not_null()
-                   & ~(lon.is_between(x0, x1) & lat.is_between(y0, y1))).fill_null(False)
+        degrees = lon.is_between(-180, 180) & lat.is_between(-90, 90)  # else out_of_range
+        outside = (degrees & ~(lon.is_between(x0, x1) & lat.is_between(y0, y1))).fill_null(False)
         detail = (f"puts the point outside the service region (lon {x0:g}–{x1:g}, lat "
                   f"{y0:g}–{y1:g})")
         found += [problems_at(outside, name, "outside_region", detail, RANK_LIMITS)
