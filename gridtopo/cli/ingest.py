@@ -13,7 +13,7 @@ from gridtopo.cli.output import command_progress, emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
 from gridtopo.db import runs as history
-from gridtopo.db.runlock import reap_interrupted
+from gridtopo.db.runlock import READ_WAIT_MS, reap_interrupted
 from gridtopo.ingest.tables import TABLES
 from gridtopo.reconcile.shapes import UNLINKED_CODES
 
@@ -133,7 +133,7 @@ def _print_ingest(r: dict[str, Any]) -> None:
 @pass_settings
 def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
     """List ingest runs, newest first: status, totals, and why a failed run failed."""
-    engine = settings.model_engine()
+    engine = settings.model_engine(lock_wait_ms=READ_WAIT_MS)
     reap_interrupted(engine)
     found = history.runs(engine, limit)
 

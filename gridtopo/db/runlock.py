@@ -36,6 +36,8 @@ from gridtopo.errors import RunInProgressError
 
 ADVISORY_KEY = 0x67726964_696E6765  # "gridinge": the ingest lock's PostgreSQL advisory key
 """Session advisory lock key of the ingest lock on PostgreSQL."""
+APP_PREFIX = "gridtopo-ingest"
+"""``application_name`` prefix of the connection holding the PostgreSQL ingest lock."""
 
 
 def lock_path(engine: Engine) -> Path:
@@ -74,16 +76,23 @@ class IngestLock:
         self._conn = conn
         return True
 
-    def describe(self, description: str) -> None:
-        """Note who holds the lock (``run N by USER since T…``) where a refused run reads it."""
+    def describe(self, run_id: int, user: str | None, started: dt.datetime, pid: int,
+                 host: str | None) -> None:
+        """Note who holds the lock where a refused run reads it without touching the run
+        table (which a PostgreSQL load locks): the lock file, or on PostgreSQL the lock
+        connection's ``application_name``."""
         if self._file is not None:
             self._file.seek(0)
             self._file.truncate()
-            self._file.write(description)
+            self._file.write(describe_run(run_id, user, started, pid, host))
             self._file.flush()
+        if self._conn is not None:
+            noted = "|".join([APP_PREFIX, str(run_id), user or "", str(pid), host or ""])
+            self._conn.execute(text("SELECT set_config('application_name', :v, false)"),
+                               {"v": noted[:63]})
 
     def holder(self) -> str:
-        """Who holds the lock, as :meth:`describe` noted it (or the newest running run)."""
+        """Who holds the lock, as :meth:`describe` noted it."""
         if self.sqlite:
             try:
                 noted = lock_path(self.engine).read_text(encoding="utf-8").strip()
@@ -91,12 +100,17 @@ class IngestLock:
                 noted = ""
             return noted or "another ingest of this database is in progress"
         with self.engine.connect() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
-            row = conn.execute(select(IngestRun).where(IngestRun.status == "running")
-                               .order_by(IngestRun.id.desc()).limit(1)).scalar()
-        if row is None:
+            row = conn.execute(text(
+                "SELECT a.application_name, a.backend_start FROM pg_locks l JOIN "
+                "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND "
+                "l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = "
+                "current_database()) AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"),
+                {"k": ADVISORY_KEY}).first()
+        parts = (row.application_name or "").split("|") if row else []
+        if len(parts) != 5 or parts[0] != APP_PREFIX:
             return "another ingest of this database is in progress"
-        return describe_run(row.id, row.user_name, row.started_at, row.pid, row.host)
+        _, run_id, user, pid, host = parts
+        return describe_run(int(run_id), user, row.backend_start, int(pid), host)
 
     def release(self) -> None:
         """Let the lock go (the process ending does the same)."""
@@ -112,37 +126,26 @@ class IngestLock:
             self._conn = None
 
 
-READ_TIMEOUT_MS = 200
-"""How long :func:`without_waiting` lets a read wait for a lock before giving up."""
+READ_WAIT_MS = 200
+"""How long a reporting command's statement waits for a load's lock before giving up
+(:func:`gridtopo.db.engine.open_engine` ``lock_wait_ms``)."""
 
 
 @contextmanager
-def without_waiting(engine: Engine) -> Iterator[Connection]:
-    """A connection whose reads give up after :data:`READ_TIMEOUT_MS` instead of waiting for
-    a load's locks (a SQLite load in rollback-journal mode locks the whole file while it
-    writes; a PostgreSQL load locks the tables it empties); when one does and an ingest holds
-    the lock, :class:`RunInProgressError` names that run. ``gridtopo runs`` and ``info`` read
-    through it, so they never wait on a load."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.exec_driver_sql(f"PRAGMA busy_timeout = {READ_TIMEOUT_MS}")
-        else:
-            conn.exec_driver_sql(f"SET lock_timeout = '{READ_TIMEOUT_MS}ms'")
-        try:
-            yield conn
-        except OperationalError:
-            lock = IngestLock(engine)
-            if lock.acquire():
-                lock.release()
-                raise
-            raise RunInProgressError(f"{lock.holder()} and is writing the model; what it "
-                                     "replaces is readable again when it commits") from None
-        finally:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
-            else:
-                conn.rollback()
-                conn.exec_driver_sql("RESET lock_timeout")
+def during_load(engine: Engine) -> Iterator[None]:
+    """Turn a read that gave up on a lock (an engine opened with a short ``lock_wait_ms``)
+    into :class:`RunInProgressError` naming the ingest that holds it: a SQLite load in
+    rollback-journal mode locks the file while it writes, a PostgreSQL load the tables it
+    empties. ``gridtopo runs`` and ``info`` read through it, so they never wait on a load."""
+    try:
+        yield
+    except OperationalError:
+        lock = IngestLock(engine)
+        if lock.acquire():
+            lock.release()
+            raise
+        raise RunInProgressError(f"{lock.holder()} and is writing the model; what it "
+                                 "replaces is readable again when it commits") from None
 
 
 def describe_run(run_id: int, user: str | None, started: dt.datetime, pid: int | None,
@@ -155,7 +158,9 @@ def describe_run(run_id: int, user: str | None, started: dt.datetime, pid: int |
 def mark_interrupted(engine: Engine) -> list[int]:
     """Mark every ``running`` run ``interrupted`` (call only while holding the lock): ids."""
     with engine.begin() as conn:
-        rows = conn.execute(select(IngestRun).where(IngestRun.status == "running")).scalars().all()
+        rows = conn.execute(select(IngestRun.id, IngestRun.pid, IngestRun.host,
+                                   IngestRun.heartbeat_at, IngestRun.started_at)
+                            .where(IngestRun.status == "running")).all()
         for run in rows:
             beat = as_utc(run.heartbeat_at or run.started_at)
             conn.execute(update(IngestRun).where(IngestRun.id == run.id).values(
@@ -202,5 +207,15 @@ def reap_interrupted(engine: Engine) -> list[int]:
         lock.release()
 
 
-__all__ = ["ADVISORY_KEY", "IngestLock", "describe_run", "ingest_lock", "ingest_running",
-           "lock_path", "mark_interrupted", "reap_interrupted", "without_waiting"]
+__all__ = [
+    "ADVISORY_KEY",
+    "READ_WAIT_MS",
+    "IngestLock",
+    "describe_run",
+    "during_load",
+    "ingest_lock",
+    "ingest_running",
+    "lock_path",
+    "mark_interrupted",
+    "reap_interrupted",
+]

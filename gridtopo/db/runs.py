@@ -14,7 +14,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow
-from gridtopo.db.runlock import without_waiting
+from gridtopo.db.runlock import during_load
 from gridtopo.errors import InputError
 
 QUARANTINE_COLUMNS = ("run_id", "table", "file", "line", "field", "value", "rule", "row_kept",
@@ -25,8 +25,8 @@ loaded without it, false for a row that was refused whole."""
 
 def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
     """The latest runs, newest first, with their totals and the reason of a failure; never
-    waits on a load (:func:`~gridtopo.db.runlock.without_waiting`)."""
-    with without_waiting(engine) as conn:
+    waits on a load (:func:`~gridtopo.db.runlock.during_load`)."""
+    with during_load(engine), engine.connect() as conn:
         rows = conn.execute(
             select(IngestRun.id, IngestRun.status, IngestRun.started_at, IngestRun.finished_at,
                    IngestRun.source, IngestRun.user_name, IngestRun.message, IngestRun.summary,

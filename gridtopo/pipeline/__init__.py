@@ -47,7 +47,7 @@ from gridtopo.clock import utcnow
 from gridtopo.db.bulk import bulk_insert, foreign_keys_checked_at_end, rollback_journal
 from gridtopo.db.decisions import store_decisions, stored_decisions
 from gridtopo.db.models import IngestFile, IngestRun, Snapshot
-from gridtopo.db.runlock import IngestLock, describe_run, ingest_lock
+from gridtopo.db.runlock import IngestLock, ingest_lock
 from gridtopo.db.runs import model_run
 from gridtopo.db.sourcestate import read_state, state_dir
 from gridtopo.errors import EnvironmentFailure, InputError
@@ -135,8 +135,7 @@ def _start_run(engine: Engine, source: Path, profile: Path | None, lock: IngestL
             ).returning(IngestRun.id)
         )
         run_id = int(result.scalar_one())
-        lock.describe(describe_run(run_id, getpass.getuser(), now, os.getpid(),
-                                   socket.gethostname()))
+        lock.describe(run_id, getpass.getuser(), now, os.getpid(), socket.gethostname())
         return run_id
 
 
