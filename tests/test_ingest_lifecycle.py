@@ -9,6 +9,7 @@ PHASE`` and sleeps; :func:`gridtopo.progress.pause_point`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -22,8 +23,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from gridtopo.cli.main import main
+from gridtopo.db import load as load_module
 from gridtopo.db import open_engine
 from gridtopo.ingest.tables import TABLES
 from gridtopo.progress import PAUSE_ENV
@@ -131,7 +134,35 @@ def test_second_ingest_is_refused_or_waits(model_db_url: str, synthetic_sources:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
     assert second is not None
-    out, err = second.communicate(timeout=600)
+    _, err = second.communicate(timeout=600)
     assert second.returncode == 0, err
     statuses = [r["status"] for r in runs(model_db_url)[:2]]
     assert statuses == ["succeeded", "interrupted"]
+
+
+@pytest.mark.parametrize(("failure", "says"), [
+    (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+    (OperationalError("INSERT INTO customers", {}, Exception("database or disk is full")),
+     "the disk is full"),
+    (OperationalError("INSERT INTO customers", {},
+                      Exception("server closed the connection unexpectedly")),
+     "lost the connection to the database"),
+], ids=["ENOSPC", "SQLite full", "connection lost"])
+def test_environment_failures_are_clear_errors(
+        failure: Exception, says: str, model_db_url: str, synthetic_sources: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk or a lost connection is exit 2 with what to do, not "internal error"."""
+    engine = open_engine(model_db_url)
+    before = model_state(engine)
+
+    def clear_then_fail(conn: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(load_module, "clear_model", clear_then_fail)
+    code, output = cli(model_db_url, "ingest", str(synthetic_sources), "--force")
+    assert code == 2, output
+    assert says in output and "previous model is intact" in output
+    assert "internal error" not in output
+    assert model_state(engine) == before
+    assert runs(model_db_url)[0]["status"] == "failed"
+    engine.dispose()

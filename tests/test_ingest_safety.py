@@ -1,6 +1,8 @@
 """Bad export folders, on both stores: each is refused with exit 2 and a message naming the
 file (line, byte, limit) and the counts, leaving the previous model as it was — or, for a bad
-value, loaded with that value quarantined, the accounting adding up.
+value, loaded with that value quarantined, the accounting adding up; a network shape that
+cannot be right (a tie left closed between feeders, a self-loop, an edge of no feeder) is an
+audit finding.
 
 Every case starts from the generated model (``model_db_url``: the session's synthetic sources
 ingested) and a copy of those sources broken one way.
@@ -14,7 +16,9 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, text
@@ -23,6 +27,8 @@ from gridtopo.cli.main import main
 from gridtopo.db import open_engine
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow
 from gridtopo.ingest.tables import TABLES
+from gridtopo.quality.rules import TOPOLOGY_RULES
+from gridtopo.topology.graph import graph_from_frames
 
 SECRET = "SECRET-FIRST-LINE root:x:0:0"
 """The first line of the files outside the source folder that links and profiles point at."""
@@ -261,3 +267,30 @@ def test_change_file_without_a_table_changes_nothing_of_it(
     assert code == 0, output
     assert counts(engine) == before
     engine.dispose()
+
+
+def test_network_shape_findings() -> None:
+    """A tie left closed between two feeders of different stations, a self-loop and an edge
+    of an unknown feeder are audit findings (the rows load: each is one record's business
+    only together with the rest of the network)."""
+    edges = pl.DataFrame(
+        [("L1", "line", "F1", "A", "B", False, True), ("L2", "line", "F1", "B", "C", False, True),
+         ("L3", "line", "F2", "D", "E", False, True),
+         ("T1", "switch", None, "C", "E", False, True),  # the tie, left closed
+         ("L4", "line", "F2", "E", "E", False, True),  # a self-loop
+         ("L5", "line", "F9", "B", "X", False, True)],  # F9 is no feeder
+        schema=["edge_id", "kind", "feeder_id", "from_node", "to_node", "normal_open",
+                "in_service"], orient="row")
+    sources = pl.DataFrame({"feeder_id": ["F1", "F2"], "source_node": ["A", "D"]})
+    transformers = pl.DataFrame({"transformer_id": ["PB1"], "node": ["C"]})
+    G = graph_from_frames(edges, sources, transformers)
+    facts = SimpleNamespace(model=SimpleNamespace(feeders=sources.select("feeder_id")))
+    found = pl.concat([TOPOLOGY_RULES[name](facts, G)  # type: ignore[arg-type]
+                       for name in ("feeders_paralleled", "edge_self_loop",
+                                    "edge_feeder_unknown")])
+    assert sorted(found.select("rule", "entity_id").rows()) == [
+        ("edge_feeder_unknown", "L5"), ("edge_self_loop", "L4"),
+        ("feeders_paralleled", "F1"), ("feeders_paralleled", "F2")]
+    opened = graph_from_frames(edges.with_columns(
+        normal_open=pl.col("edge_id") == "T1"), sources, transformers)
+    assert TOPOLOGY_RULES["feeders_paralleled"](facts, opened).height == 0  # type: ignore[arg-type]

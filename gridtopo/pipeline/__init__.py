@@ -166,8 +166,7 @@ def _finish_run(target: Engine | Connection, run_id: int, status: str, message: 
         conn.execute(statement)
 
 
-DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file",
-             "disk full")
+DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
 CONNECTION_LOST = ("server closed the connection", "terminating connection",
                    "connection is closed", "could not receive data", "could not send data",
                    "connection to server", "ssl syscall error", "connection reset",
@@ -180,8 +179,8 @@ def environment_failure(err: BaseException) -> EnvironmentFailure | None:
     text = str(getattr(err, "orig", None) or err).strip().splitlines()
     reason = text[0] if text else type(err).__name__
     folded = reason.casefold()
-    full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or any(
-        s in folded for s in DISK_FULL)
+    full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or (
+        isinstance(err, DBAPIError) and any(s in folded for s in DISK_FULL))
     if full:
         return EnvironmentFailure(
             f"the disk is full ({reason}): nothing was changed, the previous model is intact. "
