@@ -13,7 +13,7 @@ from gridtopo.cli.output import command_progress, emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
 from gridtopo.db import runs as history
-from gridtopo.db.runlock import READ_WAIT_MS, reap_interrupted
+from gridtopo.db.runlock import READ_WAIT_MS, reap_interrupted, refuse_if_running
 from gridtopo.ingest.tables import TABLES
 from gridtopo.reconcile.shapes import UNLINKED_CODES
 
@@ -70,6 +70,8 @@ def ingest(
     from gridtopo.pipeline import ingest as run_ingest
 
     engine = settings.engine(create=True)
+    if not wait:  # before reading a database that a running load may hold locked
+        refuse_if_running(engine)
     migrate.upgrade(engine)
     with command_progress(as_json) as progress, stages(engine_name, master) as halves:
         report = run_ingest(engine, source, profile=profile, decisions=decisions, force=force,

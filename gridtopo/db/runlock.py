@@ -177,13 +177,27 @@ def ingest_lock(engine: Engine, *, wait: bool = False) -> Iterator[IngestLock]:
     :class:`RunInProgressError` naming the live run when another ingest holds it."""
     lock = IngestLock(engine)
     if not lock.acquire(wait=wait):
-        raise RunInProgressError(f"{lock.holder()}: one ingest at a time per database; wait "
-                                 "for it to finish, or pass --wait to queue behind it")
+        raise _refusal(lock)
     try:
         mark_interrupted(engine)
         yield lock
     finally:
         lock.release()
+
+
+def refuse_if_running(engine: Engine) -> None:
+    """:class:`RunInProgressError` when an ingest holds the lock now — checked before a
+    command touches a database a SQLite load may hold locked (never waits)."""
+    lock = IngestLock(engine)
+    if lock.acquire():
+        lock.release()
+        return
+    raise _refusal(lock)
+
+
+def _refusal(lock: IngestLock) -> RunInProgressError:
+    return RunInProgressError(f"{lock.holder()}: one ingest at a time per database; wait "
+                              "for it to finish, or pass --wait to queue behind it")
 
 
 def ingest_running(engine: Engine) -> bool:
