@@ -371,6 +371,11 @@ def _run(engine: Engine, run_id: int, source: Path, kept: Any, *, profile: Path 
         started = time.perf_counter()
     if not unchanged:
         report.seconds["commit"] = round(time.perf_counter() - started, 3)
+    # the commit's time joins the stored summary afterwards (the run is succeeded already)
+    summary["seconds"] = report.seconds
+    with contextlib.suppress(DBAPIError), engine.begin() as conn:
+        conn.execute(update(IngestRun).where(IngestRun.id == run_id).values(
+            summary=json.loads(json.dumps(summary, default=str)), heartbeat_at=utcnow()))
     after_run(engine, report, None if unchanged else new_state, touched,
               None if unchanged else index_customers)
     return report
