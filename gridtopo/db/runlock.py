@@ -107,7 +107,7 @@ class IngestLock:
                 "current_database()) AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"),
                 {"k": ADVISORY_KEY}).first()
         parts = (row.application_name or "").split("|") if row else []
-        if len(parts) != 5 or parts[0] != APP_PREFIX:
+        if row is None or len(parts) != 5 or parts[0] != APP_PREFIX:
             return "another ingest of this database is in progress"
         _, run_id, user, pid, host = parts
         return describe_run(int(run_id), user, row.backend_start, int(pid), host)

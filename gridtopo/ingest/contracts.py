@@ -158,5 +158,4 @@ def limit_problems(frame: pl.DataFrame, table: Table, limits: Limits) -> pl.Data
         found += [problems_at(outside, name, "outside_region", detail, RANK_LIMITS)
                   for name in ("lon", "lat")]
     problems = pl.concat(found)
-    return problems.with_columns(frame[ROW].gather(problems[ROW]).alias(ROW)).cast(
-        dict(PROBLEM_SCHEMA))
+    return problems.with_columns(frame[ROW].gather(problems[ROW]).cast(pl.Int64).alias(ROW))
