@@ -199,6 +199,17 @@ def _huge_field(src: Path) -> None:
     write_lines(src / CUSTOMERS, rows, "gbk")
 
 
+def _huge_field_stray_quote(src: Path) -> None:
+    """The huge field in a file polars refuses (a stray quote inside a name on line 7), which
+    the csv module parses instead."""
+    _huge_field(src)
+    rows = lines(src / CUSTOMERS, "gbk")
+    cells = rows[6].split(",")
+    cells[1] = cells[1][:1] + '"' + cells[1][1:]
+    rows[6] = ",".join(cells)
+    write_lines(src / CUSTOMERS, rows, "gbk")
+
+
 def _implausible(src: Path) -> None:
     rows = lines(src / TRANSFORMERS, "utf-8")
     header = rows[0].split(",")
@@ -216,10 +227,11 @@ def _implausible(src: Path) -> None:
 
 @pytest.mark.parametrize(("breaks", "expected"), [
     (_huge_field, {("customers.csv", 5, "address", "too_long")}),
+    (_huge_field_stray_quote, {("customers.csv", 5, "address", "too_long")}),
     (_implausible, {("transformers.csv", 2, "capacity_kva", "implausible"),
                     ("customers.csv", 6, "lon", "outside_region"),
                     ("customers.csv", 6, "lat", "outside_region")}),
-], ids=["huge field", "implausible values"])
+], ids=["huge field", "huge field, stray quote", "implausible values"])
 def test_bad_value_is_set_aside_and_the_row_kept(
         breaks: Callable[[Path], None], expected: set[tuple[str, int, str, str]],
         model_db_url: str, folders: tuple[Path, Path]) -> None:

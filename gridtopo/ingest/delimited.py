@@ -52,6 +52,10 @@ from gridtopo.ingest.textrows import (
 )
 from gridtopo.progress import ProgressCallback
 
+CSV_FIELD_CHARS = 1 << 30
+"""The csv module's field limit while it parses a chunk (its default, 131,072, would refuse a
+long field that ingest's own ``field_chars`` limit sets aside as ``too_long``)."""
+
 DELIMITERS = (",", "\t", ";", "|")
 """Delimiters tried when none is given, in order of preference on a tie."""
 
@@ -141,6 +145,8 @@ def _parse_lenient(body: bytes, first_line: int, delimiter: str, width: int) -> 
     end of the chunk with an odd number of quotes raises :class:`QuoteFailure`, as does a
     field longer than the csv module's limit."""
     text = body.decode("utf-8")
+    if csv.field_size_limit() < CSV_FIELD_CHARS:
+        csv.field_size_limit(CSV_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     columns: list[list[str | None]] = [[] for _ in range(width + 1)]
     lines: list[int] = []
