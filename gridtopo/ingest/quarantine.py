@@ -83,7 +83,8 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, k
         return empty_quarantine()
     fields = list(headers.fields)
     header_names = [headers.fields[f] for f in fields]
-    shown = pl.col("value").str.replace_all(r"\s+", " ")
+    # quoted in a message as errors.snippet quotes: no control or format characters
+    shown = pl.col("value").str.replace_all(r"\s+", " ").str.replace_all(r"[\p{Cc}\p{Cf}]", "")
     shown = pl.when(shown.str.len_chars() > SHOWN_VALUE_CHARS).then(
         shown.str.slice(0, SHOWN_VALUE_CHARS) + "…").otherwise(shown)
     header = pl.col("field").replace_strict(fields, header_names, default=pl.col("field"),
