@@ -145,7 +145,7 @@ def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
             counts = (f"read {totals.get('rows_read', 0):,}, quarantined "
                       f"{totals.get('rows_quarantined', 0):,} rows + "
                       f"{totals.get('fields_quarantined', 0):,} fields") if totals else ""
-            click.echo(f"run {r['run_id']:>4}  {r['status']:<9} {r['outcome'] or '':<9} "
+            click.echo(f"run {r['run_id']:>4}  {r['status']:<11} {r['outcome'] or '':<9} "
                        f"{r['started_at']:%Y-%m-%d %H:%M}  {counts}  {r['source']}")
             if r["message"]:
                 click.echo(f"           {r['message']}")
