@@ -10,6 +10,7 @@ from gridtopo.cli.output import emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
 from gridtopo.db.engine import display_url as _display_url
+from gridtopo.db.runlock import READ_WAIT_MS, reap_interrupted
 from gridtopo.db.status import database_status
 
 
@@ -104,7 +105,8 @@ def db_current(settings: Settings, as_json: bool) -> None:
 @pass_settings
 def info(settings: Settings, as_json: bool) -> None:
     """Summarise the database: backend, schema, rows per table, last ingest run."""
-    engine = settings.model_engine()
+    engine = settings.model_engine(lock_wait_ms=READ_WAIT_MS)
+    reap_interrupted(engine)
     status = database_status(engine)
     status["database"] = _display_url(engine)
 

@@ -13,6 +13,8 @@ from gridtopo.cli.output import command_progress, emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.db import migrate
 from gridtopo.db import runs as history
+from gridtopo.db.runlock import READ_WAIT_MS, reap_interrupted, refuse_if_running
+from gridtopo.ingest.tables import TABLES
 from gridtopo.reconcile.shapes import UNLINKED_CODES
 
 
@@ -26,6 +28,13 @@ from gridtopo.reconcile.shapes import UNLINKED_CODES
 @click.option("--changes", is_flag=True,
               help="SOURCE is a change file (增量): new and changed rows in the usual layout, "
                    "removed keys under deletions/; applied to the live model, all or nothing.")
+@click.option("--allow-shrink", "allow_shrink", multiple=True, metavar="TABLE",
+              type=click.Choice(list(TABLES)),
+              help="Let a full export empty or shrink TABLE (below half the rows the model "
+                   "holds, or without its file), which is otherwise refused; repeatable.")
+@click.option("--wait", is_flag=True,
+              help="When another ingest of the database is running, wait for it instead of "
+                   "being refused.")
 @click.option("--unlinked", "unlinked_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the entities that could not be linked, with the reason, to this CSV.")
 @click.option("--engine", "engine_name", type=click.Choice(["embedded", "partitioned", "spark"]),
@@ -43,6 +52,8 @@ def ingest(
     decisions: Path | None,
     force: bool,
     changes: bool,
+    allow_shrink: tuple[str, ...],
+    wait: bool,
     unlinked_path: Path | None,
     engine_name: str,
     master: str,
@@ -52,15 +63,20 @@ def ingest(
 
     Files are found by name (customers.csv, 用户档案.xlsx, edges.gpkg, ...) and headers by
     their Chinese or English aliases; rows that break a rule are quarantined with the reason,
-    never dropped. The run is atomic: if it fails, the previous model stays as it was.
+    never dropped. The run is atomic: if it fails, the previous model stays as it was. A
+    full export missing a table's file, or far smaller than the model, is refused (see
+    --allow-shrink); one ingest runs at a time per database (see --wait).
     """
     from gridtopo.pipeline import ingest as run_ingest
 
     engine = settings.engine(create=True)
+    if not wait:  # before reading a database that a running load may hold locked
+        refuse_if_running(engine)
     migrate.upgrade(engine)
     with command_progress(as_json) as progress, stages(engine_name, master) as halves:
         report = run_ingest(engine, source, profile=profile, decisions=decisions, force=force,
-                            changes=changes, progress=progress, **halves)
+                            changes=changes, allow_shrink=allow_shrink, wait=wait,
+                            progress=progress, **halves)
     if unlinked_path is not None and report.unlinked is not None:
         report.unlinked.write_csv(unlinked_path)
     emit(report.to_dict(), as_json, _print_ingest)
@@ -119,7 +135,9 @@ def _print_ingest(r: dict[str, Any]) -> None:
 @pass_settings
 def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
     """List ingest runs, newest first: status, totals, and why a failed run failed."""
-    found = history.runs(settings.model_engine(), limit)
+    engine = settings.model_engine(lock_wait_ms=READ_WAIT_MS)
+    reap_interrupted(engine)
+    found = history.runs(engine, limit)
 
     def human(rows: list[dict[str, Any]]) -> None:
         for r in rows:
@@ -127,7 +145,7 @@ def runs_command(settings: Settings, limit: int, as_json: bool) -> None:
             counts = (f"read {totals.get('rows_read', 0):,}, quarantined "
                       f"{totals.get('rows_quarantined', 0):,} rows + "
                       f"{totals.get('fields_quarantined', 0):,} fields") if totals else ""
-            click.echo(f"run {r['run_id']:>4}  {r['status']:<9} {r['outcome'] or '':<9} "
+            click.echo(f"run {r['run_id']:>4}  {r['status']:<11} {r['outcome'] or '':<9} "
                        f"{r['started_at']:%Y-%m-%d %H:%M}  {counts}  {r['source']}")
             if r["message"]:
                 click.echo(f"           {r['message']}")

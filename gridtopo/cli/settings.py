@@ -25,13 +25,14 @@ class Settings:
     db: str | None
     debug: bool
 
-    def engine(self, *, create: bool = False) -> Engine:
+    def engine(self, *, create: bool = False, lock_wait_ms: int | None = None) -> Engine:
         """Open the chosen database (creating a new SQLite file only when ``create``)."""
-        return db_engine.open_engine(self.db, create=create)
+        return db_engine.open_engine(self.db, create=create, lock_wait_ms=lock_wait_ms)
 
-    def model_engine(self) -> Engine:
-        """Open the chosen database and require its schema to be at the current revision."""
-        engine = self.engine()
+    def model_engine(self, *, lock_wait_ms: int | None = None) -> Engine:
+        """Open the chosen database and require its schema to be at the current revision
+        (``lock_wait_ms``: see :func:`gridtopo.db.engine.open_engine`)."""
+        engine = self.engine(lock_wait_ms=lock_wait_ms)
         migrate.require_current(engine)
         return engine
 

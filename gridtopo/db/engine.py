@@ -133,12 +133,32 @@ def load_spatialite(dbapi_conn: Any) -> None:
         ) from err
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    """Load SpatiaLite and set per-connection pragmas on every new SQLite connection."""
-    load_spatialite(dbapi_conn)
-    dbapi_conn.execute("PRAGMA foreign_keys = ON")
-    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
-    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+BUSY_MS = 30_000
+"""How long a SQLite statement waits for another connection's lock by default."""
+
+
+def _on_sqlite_connect(busy_ms: int) -> Any:
+    """The connect hook: load SpatiaLite and set per-connection pragmas on every new SQLite
+    connection (a lock is waited for ``busy_ms``)."""
+    def hook(dbapi_conn: Any, _record: Any) -> None:
+        load_spatialite(dbapi_conn)
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+    return hook
+
+
+def _wal_unless_loading(conn: Any, busy_ms: int) -> None:
+    """Put the SQLite file in WAL mode — unless a load holds it in rollback-journal mode
+    (:func:`gridtopo.db.bulk.rollback_journal`), which puts WAL back itself: the switch needs
+    the file to itself, and waiting for it would make every command wait on the load."""
+    conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+    try:
+        conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+    except OperationalError:
+        conn.rollback()
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(busy_ms)}")
 
 
 def sqlite_path(url: URL) -> Path:
@@ -147,12 +167,18 @@ def sqlite_path(url: URL) -> Path:
     return Path(url.database)
 
 
-def open_engine(url: str | None = None, *, create: bool = False, echo: bool = False) -> Engine:
+def open_engine(url: str | None = None, *, create: bool = False, echo: bool = False,
+                lock_wait_ms: int | None = None) -> Engine:
     """Create an :class:`~sqlalchemy.Engine` for a gridtopo database and check it can connect.
 
     ``create=False`` refuses to create a new SQLite file, so that a mistyped path is reported
-    instead of leaving an empty database behind. Raises :class:`DatabaseURLError`,
-    :class:`DatabaseUnavailableError` or :class:`SpatialExtensionError` with a one-line reason.
+    instead of leaving an empty database behind. ``lock_wait_ms`` bounds how long a statement
+    waits for another connection's lock (SQLite ``busy_timeout``, PostgreSQL
+    ``lock_timeout``; default 30 s on SQLite, no bound on PostgreSQL): commands that only
+    report (``runs``, ``info``) pass a short one, so that they never wait on a load. Opening
+    never waits to put a SQLite file back into WAL mode while a load holds it. Raises
+    :class:`DatabaseURLError`, :class:`DatabaseUnavailableError` or
+    :class:`SpatialExtensionError` with a one-line reason.
     """
     raw = resolve_url(url)
     parsed = parse_url(raw)
@@ -168,17 +194,19 @@ def open_engine(url: str | None = None, *, create: bool = False, echo: bool = Fa
                 f"no gridtopo database at {str(path)!r}: run `gridtopo init` first, or pass --db"
             )
         engine = create_engine(parsed, module=sqlite_dbapi(), echo=echo)
-        event.listen(engine, "connect", _on_sqlite_connect)
+        busy = BUSY_MS if lock_wait_ms is None else lock_wait_ms
+        event.listen(engine, "connect", _on_sqlite_connect(busy))
         journal_wal = True
     else:
-        engine = create_engine(
-            parsed, echo=echo, pool_pre_ping=True, connect_args={"connect_timeout": 10}
-        )
+        connect_args: dict[str, Any] = {"connect_timeout": 10}
+        if lock_wait_ms is not None:
+            connect_args["options"] = f"-c lock_timeout={int(lock_wait_ms)}"
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
         journal_wal = False
     try:
         with engine.connect() as conn:
             if journal_wal:
-                conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+                _wal_unless_loading(conn, busy)
             conn.execute(text("SELECT 1"))
     except OperationalError as err:
         engine.dispose()

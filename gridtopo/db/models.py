@@ -104,11 +104,16 @@ class SourceRowMixin:
 # --------------------------------------------------------------------------- ingest bookkeeping
 
 
+RUN_STATUSES = ("running", "succeeded", "failed", "interrupted")
+"""``interrupted``: the run's process died (killed, machine down) before it finished; the next
+command that finds its lock free says so (:mod:`gridtopo.db.runlock`)."""
+
+
 class IngestRun(Base):
     """One ``gridtopo ingest`` run: who ran it, when, on what, and how it ended."""
 
     __tablename__ = "ingest_runs"
-    __table_args__ = (CheckConstraint(_in("status", ("running", "succeeded", "failed")), "status"),)
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -121,6 +126,10 @@ class IngestRun(Base):
     gridtopo_version: Mapped[str] = mapped_column(String(32))
     message: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None]
+    pid: Mapped[int | None] = mapped_column(Integer)
+    """Process id of the ``gridtopo ingest`` running it, on ``host``."""
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the run last reported progress (its start, the end of its read, its load)."""
 
     files: Mapped[list[IngestFile]] = relationship(back_populates="run", cascade="all")
 
@@ -422,7 +431,7 @@ class AuditRun(Base):
     """One audit of the stored model; its scores feed the scorecard trend."""
 
     __tablename__ = "audit_runs"
-    __table_args__ = (CheckConstraint(_in("status", ("running", "succeeded", "failed")), "status"),)
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), "status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select
 
 from gridtopo.db.models import IngestFile, IngestRun, QuarantinedRow
+from gridtopo.db.runlock import during_load
 from gridtopo.errors import InputError
 
 QUARANTINE_COLUMNS = ("run_id", "table", "file", "line", "field", "value", "rule", "row_kept",
@@ -23,11 +24,13 @@ loaded without it, false for a row that was refused whole."""
 
 
 def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest runs, newest first, with their totals and the reason of a failure."""
-    with engine.connect() as conn:
+    """The latest runs, newest first, with their totals and the reason of a failure; never
+    waits on a load (:func:`~gridtopo.db.runlock.during_load`)."""
+    with during_load(engine), engine.connect() as conn:
         rows = conn.execute(
             select(IngestRun.id, IngestRun.status, IngestRun.started_at, IngestRun.finished_at,
-                   IngestRun.source, IngestRun.user_name, IngestRun.message, IngestRun.summary)
+                   IngestRun.source, IngestRun.user_name, IngestRun.message, IngestRun.summary,
+                   IngestRun.pid, IngestRun.host, IngestRun.heartbeat_at)
             .order_by(IngestRun.id.desc()).limit(limit)
         ).all()
     result = []
@@ -37,7 +40,8 @@ def runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
             "run_id": row.id, "status": row.status, "started_at": row.started_at,
             "finished_at": row.finished_at, "source": row.source, "user": row.user_name,
             "outcome": summary.get("status"), "totals": summary.get("totals"),
-            "message": row.message,
+            "message": row.message, "pid": row.pid, "host": row.host,
+            "heartbeat_at": row.heartbeat_at,
         })
     return result
 

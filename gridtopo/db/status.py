@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select, text
 
 from gridtopo.db.migrate import current_revision
 from gridtopo.db.models import Base, IngestRun
+from gridtopo.db.runlock import during_load
 
 COUNTED_TABLES = (
     "stations",
@@ -44,9 +45,10 @@ def spatial_version(engine: Engine) -> str:
 
 
 def database_status(engine: Engine) -> dict[str, Any]:
-    """Summarise the database for ``gridtopo info`` and the API's health endpoint."""
+    """Summarise the database for ``gridtopo info`` and the API's health endpoint; never
+    waits on a load (:func:`~gridtopo.db.runlock.during_load`)."""
     tables = Base.metadata.tables
-    with engine.connect() as conn:
+    with during_load(engine), engine.connect() as conn:
         counts = {
             name: int(conn.execute(select(func.count()).select_from(tables[name])).scalar_one())
             for name in COUNTED_TABLES

@@ -8,7 +8,9 @@ with ``lazy=True`` and turns pandera's failure cases (which carry the row index)
 uniqueness is left out of that row pass because :mod:`gridtopo.ingest.dedupe` resolves
 repeated keys (merge or conflict) — after which every loadable frame satisfies the full
 contract, uniqueness included, once its ``repeated`` fields (stored as ``Categorical``) are
-read as text.
+read as text. The limits of the run (:mod:`gridtopo.ingest.limits`) add two checks of the
+same kind, :func:`limit_problems`: text longer than ``field_chars`` (``too_long``) and points
+outside the service ``region`` (``outside_region``) — both field-level, like every value rule.
 
 >>> from gridtopo.ingest.sources import read_sources
 >>> stations = read_sources(sources).tables["stations"].frame
@@ -25,8 +27,18 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from gridtopo.ingest.convert import PROBLEM_SCHEMA, RANK_CONTRACT, ROW, empty_problems
+from gridtopo.ingest.convert import (
+    PROBLEM_SCHEMA,
+    RANK_CONTRACT,
+    ROW,
+    empty_problems,
+    problems_at,
+)
+from gridtopo.ingest.limits import Limits
 from gridtopo.ingest.tables import TABLES, Field, Table
+
+RANK_LIMITS = RANK_CONTRACT + 150
+"""Rank of :func:`limit_problems`: after a blank required field, with the value rules."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,9 @@ def field_rules(f: Field) -> list[Rule]:
         check = pa.Check.ge(f.minimum) if f.minimum_inclusive else pa.Check.gt(f.minimum)
         sign = "≥" if f.minimum_inclusive else ">"
         rules.append(Rule(check, "out_of_range", f"must be {sign} {_bound(f.minimum)}"))
+    if f.plausible_maximum is not None:
+        rules.append(Rule(pa.Check.le(f.plausible_maximum), "implausible",
+                          f"is implausibly large (more than {f.plausible_maximum:,.0f})"))
     if f.max_length is not None:
         rules.append(Rule(pa.Check.str_length(max_value=f.max_length), "too_long",
                           f"is longer than {f.max_length} characters"))
@@ -120,3 +135,27 @@ def contract_problems(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
         frame[ROW].gather(found["index"].cast(pl.Int64)).alias(ROW),
         pl.col("column").alias("field"), "rule", "detail", "rank",
     ).cast(dict(PROBLEM_SCHEMA))
+
+
+def limit_problems(frame: pl.DataFrame, table: Table, limits: Limits) -> pl.DataFrame:
+    """Problems of the rows of ``frame`` (as for :func:`contract_problems`) that break the
+    run's ``limits``: a text field with no length of its own longer than
+    ``limits.field_chars``, and a point outside ``limits.region`` (on both lon and lat)."""
+    found = [empty_problems()]
+    for f in table.fields:
+        if f.kind == "text" and f.max_length is None and f.name in frame.columns:
+            long = (frame[f.name].cast(pl.Utf8).str.len_chars() > limits.field_chars)
+            found.append(problems_at(long.fill_null(False), f.name, "too_long",
+                                     f"is longer than {limits.field_chars:,} characters (the "
+                                     "field_chars limit)", RANK_LIMITS))
+    if "lon" in table.columns and "lat" in frame.columns:
+        x0, y0, x1, y1 = limits.region
+        lon, lat = frame["lon"], frame["lat"]
+        degrees = lon.is_between(-180, 180) & lat.is_between(-90, 90)  # else out_of_range
+        outside = (degrees & ~(lon.is_between(x0, x1) & lat.is_between(y0, y1))).fill_null(False)
+        detail = (f"puts the point outside the service region (lon {x0:g}–{x1:g}, lat "
+                  f"{y0:g}–{y1:g})")
+        found += [problems_at(outside, name, "outside_region", detail, RANK_LIMITS)
+                  for name in ("lon", "lat")]
+    problems = pl.concat(found)
+    return problems.with_columns(frame[ROW].gather(problems[ROW]).cast(pl.Int64).alias(ROW))

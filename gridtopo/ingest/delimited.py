@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from gridtopo.errors import InputError
+from gridtopo.errors import InputError, snippet
 from gridtopo.ingest.encoding import (
     SAMPLE_BYTES,
     Chunk,
@@ -51,6 +51,10 @@ from gridtopo.ingest.textrows import (
     unique_headers,
 )
 from gridtopo.progress import ProgressCallback
+
+CSV_FIELD_CHARS = 1 << 30
+"""The csv module's field limit while it parses a chunk (its default, 131,072, would refuse a
+long field that ingest's own ``field_chars`` limit sets aside as ``too_long``)."""
 
 DELIMITERS = (",", "\t", ";", "|")
 """Delimiters tried when none is given, in order of preference on a tie."""
@@ -107,16 +111,60 @@ def _fields_beyond(record: bytes, delimiter: str, width: int) -> str:
     return delimiter.join(fields[width:])
 
 
+class QuoteFailure(Exception):
+    """A record starting at ``offset`` of a chunk's body (on line ``line`` of the file) opens
+    a quoted field that never closes, or holds a field longer than the csv module reads
+    (internal: :func:`stream_delimited` turns it into an :class:`InputError`)."""
+
+    def __init__(self, offset: int, line: int, unterminated: bool) -> None:
+        super().__init__(f"bad quoting at byte {offset} (line {line})")
+        self.offset = offset
+        self.line = line
+        self.unterminated = unterminated
+
+
+def _quote_failure(body: bytes, first_line: int, start: int) -> QuoteFailure:
+    """The failure of the record that starts ``start`` lines into ``body``."""
+    offset = _after_line(body, start)
+    return QuoteFailure(offset, first_line + start, body.count(b'"', offset) % 2 == 1)
+
+
+def _after_line(body: bytes, lines: int) -> int:
+    """Offset in ``body`` where its line ``lines`` (0-based) starts."""
+    offset = 0
+    for _ in range(lines):
+        offset = body.index(b"\n", offset) + 1
+    return offset
+
+
 def _parse_lenient(body: bytes, first_line: int, delimiter: str, width: int) -> pl.DataFrame:
-    """Parse a chunk polars refused with Python's csv module (lenient quoting)."""
+    """Parse a chunk polars refused with Python's csv module (lenient quoting).
+
+    A quote that opens a field and never closes would make the rest of the chunk one field
+    of one row — every later row lost in it — so a record that runs over several lines to the
+    end of the chunk with an odd number of quotes raises :class:`QuoteFailure`, as does a
+    field longer than the csv module's limit."""
     text = body.decode("utf-8")
+    if csv.field_size_limit() < CSV_FIELD_CHARS:
+        csv.field_size_limit(CSV_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     columns: list[list[str | None]] = [[] for _ in range(width + 1)]
     lines: list[int] = []
     counts: list[int | None] = []
     previous = 0
-    for record in reader:
+    total = text.count("\n") + (0 if text.endswith("\n") else 1)
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            raise _quote_failure(body, first_line, previous) from None
         start, previous = previous, reader.line_num
+        if previous >= total and previous - start > 1:
+            failure = _quote_failure(body, first_line, start)
+            if failure.unterminated:
+                raise failure
         if not record:
             continue
         extra = delimiter.join(record[width:]) if len(record) > width else ""
@@ -264,6 +312,8 @@ def _read(path: Path, transcoder: Transcoder, delimiter: str | None, sink: Chunk
         except DecodeFailure as failure:
             byte = chunk.offset + (len(chunk.data) - len(body)) + failure.offset
             raise DecodeFailure(byte, failure.line, failure.encoding) from None
+        except QuoteFailure as failure:
+            raise _quoting_error(path, chunk, body, failure) from None
         del body
         extra = extra or frame[EXTRA].null_count() < frame.height
         sink.add(RawChunk(frame, start, _rereader(transcoder, chunk, first_line, one_per_line,
@@ -276,6 +326,24 @@ def _read(path: Path, transcoder: Transcoder, delimiter: str | None, sink: Chunk
         raise InputError(f"{path}: empty file (no header line)")
     assert delimiter is not None
     return headers, delimiter, extra, start
+
+
+def _quoting_error(path: Path, chunk: Chunk, body: bytes, failure: QuoteFailure
+                   ) -> InputError:
+    """The :class:`InputError` for a :class:`QuoteFailure` in ``body`` (the tail of
+    ``chunk``), naming the line and the byte offset in the file as it is encoded."""
+    at = len(chunk.data) - len(body) + failure.offset
+    encoding = "utf-8" if chunk.encoding.startswith("utf") else chunk.encoding
+    byte = chunk.offset + len(chunk.data[:at].decode("utf-8").encode(encoding))
+    line = body[failure.offset:failure.offset + 200].split(b"\n", 1)[0]
+    shown = snippet(line.decode("utf-8", "replace"))
+    if failure.unterminated:
+        why = ("a quoted field opens on this line and never closes (an unterminated '\"'), "
+               "so every later line would be read into it")
+    else:
+        why = f"a field longer than {csv.field_size_limit():,} characters"
+    return InputError(f"{path}: line {failure.line} (byte offset {byte}): {why}; the line "
+                      f"starts {shown}. Fix the quoting in the export and run again")
 
 
 def _format(delimiter: str) -> str:

@@ -13,12 +13,18 @@ Files gridtopo writes itself (``customer_links.csv``, ``unlinked.csv``), directo
 :mod:`gridtopo.pipeline.changes`), hidden files and
 directories and Office lock files (``~$…``) are skipped. A profile's ``file`` for a table
 replaces discovery for that table.
+
+Only regular files inside the source directory are read: an input that is a link resolving
+outside it, or not a regular file (a FIFO, a device), refuses the run naming the link — never
+quoting what it points at — and so does a profile ``file`` pattern that leads out of it
+(``../../…`` or an absolute path elsewhere).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +98,23 @@ def _walk(source: Path) -> list[Path]:
     return files
 
 
+def confined(source: Path, path: Path, what: str) -> Path:
+    """``path`` when it is a regular file inside ``source`` (links resolved); else
+    :class:`InputError` naming ``what`` (how the path was given), not the link's target."""
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise InputError(f"{what}: cannot be resolved (a dangling or looping link?); "
+                         "refused") from None
+    if not resolved.is_relative_to(source.resolve()):
+        raise InputError(f"{what}: leads outside the source folder {source} (a link, or "
+                         "'..' in a path); refused — only files inside the folder are read, "
+                         "copy the file in if it belongs to the export")
+    if not stat.S_ISREG(resolved.stat().st_mode):
+        raise InputError(f"{what}: is not a regular file (a FIFO, device or socket); refused")
+    return path
+
+
 def _profile_files(source: Path, profile: Profile) -> dict[str, list[Found]]:
     found: dict[str, list[Found]] = {}
     for name, settings in profile.tables.items():
@@ -102,17 +125,24 @@ def _profile_files(source: Path, profile: Profile) -> dict[str, list[Found]]:
         if glob.has_magic(pattern):
             matches = (sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if absolute
                        else sorted(source.glob(pattern)))
+            outside = [p for p in matches if not p.resolve().is_relative_to(source.resolve())]
+            if outside:
+                confined(source, outside[0], f"{profile.path}: [{name}] file = {pattern!r}")
             matches = [p for p in matches if p.is_file()]
             if not matches:
                 raise InputError(f"{profile.path}: [{name}] file = {pattern!r} matches no file"
                                  f" under {source}")
         else:
             path = Path(pattern) if absolute else source / pattern
+            if path.exists():
+                confined(source, path, f"{profile.path}: [{name}] file = {pattern!r}")
             if not path.is_file():
                 raise InputError(f"{profile.path}: [{name}] file = {pattern!r}: {path} does "
                                  "not exist")
             matches = [path]
-        found[name] = [Found(name, p, settings.layer) for p in matches]
+        found[name] = [Found(name, confined(source, p, f"{profile.path}: [{name}] file = "
+                                                    f"{pattern!r}: {p.name}"), settings.layer)
+                       for p in matches]
     return found
 
 
@@ -134,6 +164,7 @@ def discover(source: Path, profile: Profile | None = None) -> tuple[dict[str, li
         fmt = file_format(path)
         if fmt is None or path.resolve() in claimed:
             continue
+        confined(source, path, str(path))
         table = classify(path.stem)
         inputs: list[Found] = []
         if table is not None:

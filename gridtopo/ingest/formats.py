@@ -14,6 +14,7 @@ the rows to a :class:`~gridtopo.ingest.textrows.ChunkSink`.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import fastexcel
@@ -26,6 +27,7 @@ from gridtopo.errors import InputError
 from gridtopo.ingest.crs import geometries_to_wgs84
 from gridtopo.ingest.delimited import stream_delimited
 from gridtopo.ingest.encoding import not_text
+from gridtopo.ingest.limits import Limits
 from gridtopo.ingest.profile import TableProfile
 from gridtopo.ingest.tables import Table
 from gridtopo.ingest.textrows import (
@@ -69,6 +71,21 @@ def _text(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col(c).cast(pl.Utf8).str.strip_chars().replace("", None).alias(c)
         for c in frame.columns
     )
+
+
+def check_unpacked_size(path: Path, limit: int) -> None:
+    """Refuse a workbook whose zip members declare more than ``limit`` bytes unpacked (a
+    "zip bomb": a few MB that expand to gigabytes of sheet XML), from the zip directory alone;
+    a member that unpacks to more than it declares fails its CRC check before it can."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            unpacked = sum(member.file_size for member in book.infolist())
+    except zipfile.BadZipFile:
+        return  # an old .xls, or not a workbook at all: read_excel says which
+    if unpacked > limit:
+        raise InputError(f"{path}: unpacks to {unpacked:,} bytes, more than the xlsx_bytes "
+                         f"limit ({limit:,}); refused before reading (raise it with [limits] "
+                         "xlsx_bytes = N in a profile if the workbook is genuine)")
 
 
 def read_excel(path: Path, sheet: str | int | None) -> RawTable:
@@ -167,16 +184,27 @@ def read_layer(path: Path, table: Table, layer: str | None = None) -> RawTable:
 
 
 def read_raw(path: Path, table: Table, sink: ChunkSink, settings: TableProfile | None = None,
-             progress: ProgressCallback | None = None, label: str | None = None) -> RawTable:
+             progress: ProgressCallback | None = None, label: str | None = None,
+             limits: Limits | None = None) -> RawTable:
     """Read ``path`` as rows of ``table`` with the reader its suffix calls for, delivering
     them to ``sink``: a CSV/TSV chunk by chunk, a workbook sheet or a layer, which are small,
     in one chunk whose :attr:`RawChunk.reread` keeps it in memory.
     Returns the file's :class:`RawTable` without rows (what
-    :func:`~gridtopo.ingest.delimited.stream_delimited` returns)."""
+    :func:`~gridtopo.ingest.delimited.stream_delimited` returns). A file larger than
+    ``limits.file_bytes``, or a workbook that unpacks to more than ``limits.xlsx_bytes``, is
+    refused before it is parsed."""
     settings = settings or TableProfile()
+    limits = limits or Limits()
     fmt = file_format(path)
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
+    if size > limits.file_bytes:
+        raise InputError(f"{path}: {size:,} bytes, larger than the file_bytes limit "
+                         f"({limits.file_bytes:,}; raise it with [limits] file_bytes = N in a "
+                         "profile)")
+    if fmt == "xlsx":
+        check_unpacked_size(path, limits.xlsx_bytes)
     if fmt not in ("xlsx", *LAYER_FORMATS):
         return stream_delimited(path, sink, encoding=settings.encoding,
                                 delimiter=settings.delimiter, progress=progress, label=label)

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from gridtopo.errors import InputError
+from gridtopo.errors import InputError, snippets
 from gridtopo.ingest.tables import Table, fold
 
 _TRAILING_UNIT = re.compile(r"\s*[(\[【〔][^()\[\]【】〔〕]*[)\]】〕]\s*$")
@@ -90,7 +90,7 @@ def map_headers(
             where = f"{profile}: " if profile else ""
             raise InputError(
                 f"{where}[{table.name}.columns] maps {name} to the header {source!r}, which "
-                f"{path} does not have (its headers: {', '.join(headers)})"
+                f"{path} does not have (its headers: {snippets(headers)})"
             )
         fields[name] = found
     taken = set(fields.values())
@@ -113,7 +113,7 @@ def map_headers(
         raise InputError(
             f"{path}: no column for the required field {f.name} of {table.name}; accepted "
             f"headers: {', '.join(f.headers)} (or map one with [{table.name}.columns] "
-            f"{f.name} = \"...\" in a profile). The file's headers: {', '.join(headers)}"
+            f"{f.name} = \"...\" in a profile). The file's headers: {snippets(headers)}"
         )
     ordered = {f.name: fields[f.name] for f in table.fields if f.name in fields}
     return HeaderMap(ordered, tuple(unknown), ignored)

@@ -22,7 +22,11 @@ optional; any key ingest does not know is an error (a typo must not be silently 
     file = "台账.xlsx"
     sheet = "变电站"              # sheet name, or its 1-based number (default: the first)
 
-``file`` globs are relative to the source directory given to ``gridtopo ingest`` so that one
+``region`` and ``[limits]`` change the limits of :mod:`gridtopo.ingest.limits`.
+
+``file`` paths and globs must stay inside the source directory (an absolute path is allowed
+only when it points into it): a pattern that climbs out with ``..`` is refused. ``file`` globs
+are relative to the source directory given to ``gridtopo ingest`` so that one
 profile serves every month's export folder. ``columns`` maps canonical field → source header
 (matched like aliases: case, spaces, full-width and a trailing unit ignored). ``values`` maps,
 per enum or yes/no field, source spellings to canonical values; they extend the built-in maps.
@@ -44,9 +48,10 @@ from typing import Any
 
 from gridtopo.errors import InputError
 from gridtopo.ingest.crs import parse_crs
+from gridtopo.ingest.limits import LIMIT_KEYS, Limits
 from gridtopo.ingest.tables import TABLES, Table
 
-TOP_KEYS = ("crs", "encoding")
+TOP_KEYS = ("crs", "encoding", "region", "limits")
 TABLE_KEYS = ("file", "encoding", "delimiter", "sheet", "layer", "crs", "columns", "values")
 
 
@@ -76,6 +81,7 @@ class Profile:
     crs: str | None = None
     encoding: str | None = None
     tables: Mapping[str, TableProfile] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     def table(self, name: str) -> TableProfile:
         """Settings of table ``name`` with the top-level ``crs``/``encoding`` as defaults."""
@@ -179,6 +185,34 @@ def _table(where: str, table: Table, raw: Any) -> TableProfile:
     )
 
 
+def _limits(where: str, data: dict[str, Any]) -> Limits:
+    raw = data.get("limits", {})
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: limits must be a table ([limits])")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in LIMIT_KEYS:
+            raise ProfileError(_unknown(where, key, "[limits]", LIMIT_KEYS))
+        if key == "shrink_floor":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) \
+                and 0 <= value <= 1
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        if not ok:
+            wanted = "a share from 0 to 1" if key == "shrink_floor" else "a positive integer"
+            raise ProfileError(f"{where}: [limits] {key} must be {wanted}, got {value!r}")
+        values[key] = value
+    if "region" in data:
+        box = data["region"]
+        if (not isinstance(box, list) or len(box) != 4
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
+                or box[0] >= box[2] or box[1] >= box[3]):
+            raise ProfileError(f"{where}: region must be [lon_min, lat_min, lon_max, lat_max] "
+                               f"with min < max, got {box!r}")
+        values["region"] = tuple(float(v) for v in box)
+    return Limits(**values)
+
+
 def load_profile(path: Path | str) -> Profile:
     """Read and validate the profile at ``path``; :class:`ProfileError` says what is wrong,
     naming the file, the section and the key."""
@@ -201,4 +235,5 @@ def load_profile(path: Path | str) -> Profile:
         crs=_crs(where, "top-level", data["crs"]) if "crs" in data else None,
         encoding=_encoding(where, "top-level", data["encoding"]) if "encoding" in data else None,
         tables={name: _table(where, TABLES[name], data[name]) for name in TABLES if name in data},
+        limits=_limits(where, data),
     )

@@ -18,6 +18,7 @@ import polars as pl
 
 from gridtopo.ingest.convert import ROW, clean_text
 from gridtopo.ingest.headers import HeaderMap
+from gridtopo.ingest.limits import RAW_CHARS
 from gridtopo.ingest.tables import Field
 from gridtopo.ingest.textrows import LINE, RawTable
 from gridtopo.ingest.unusable import KEPT
@@ -62,6 +63,17 @@ def _entity_ids(rows: pl.Series, raw: RawTable, headers: HeaderMap, key: Field) 
     return ids
 
 
+def _cut(values: pl.Series) -> pl.Series:
+    """Source text as a quarantine row stores it: at most :data:`RAW_CHARS` characters (a
+    10 MB field is set aside, not kept whole)."""
+    if not (values.str.len_chars() > RAW_CHARS).any():
+        return values
+    text = pl.col(values.name)
+    return values.to_frame().select(
+        pl.when(text.str.len_chars() > RAW_CHARS).then(text.str.slice(0, RAW_CHARS) + "…")
+        .otherwise(text)).to_series()
+
+
 def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, key: Field,
                     file_index: int, path: str) -> pl.DataFrame:
     """Quarantined rows of one file from its ``problems`` (:data:`ROW`, field, rule, detail,
@@ -71,7 +83,8 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, k
         return empty_quarantine()
     fields = list(headers.fields)
     header_names = [headers.fields[f] for f in fields]
-    shown = pl.col("value").str.replace_all(r"\s+", " ")
+    # quoted in a message as errors.snippet quotes: no control or format characters
+    shown = pl.col("value").str.replace_all(r"\s+", " ").str.replace_all(r"[\p{Cc}\p{Cf}]", "")
     shown = pl.when(shown.str.len_chars() > SHOWN_VALUE_CHARS).then(
         shown.str.slice(0, SHOWN_VALUE_CHARS) + "…").otherwise(shown)
     header = pl.col("field").replace_strict(fields, header_names, default=pl.col("field"),
@@ -84,7 +97,7 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, k
     sentence = pl.when(pl.col("field").is_null()).then(pl.col("detail")).otherwise(
         subject + " " + pl.col("detail"))
     per_row = (
-        problems.with_columns(_values(problems, raw, headers))
+        problems.with_columns(_cut(_values(problems, raw, headers)))
         .with_columns(sentence.alias("sentence"))
         .with_columns(pl.when(pl.col(KEPT)).then(pl.col("field")).alias("_kept_field"))
         .sort([ROW, "rank"], maintain_order=True)  # equal ranks: in the order found
@@ -94,7 +107,7 @@ def quarantine_rows(problems: pl.DataFrame, raw: RawTable, headers: HeaderMap, k
     )
     rows = per_row[ROW]
     lines = raw.frame[LINE].gather(rows)
-    source = pl.DataFrame([raw.frame[c].gather(rows) for c in raw.source_columns])
+    source = pl.DataFrame([_cut(raw.frame[c].gather(rows)) for c in raw.source_columns])
     json = source.select(pl.struct(pl.all()).struct.json_encode()).to_series()
     return per_row.select(
         pl.lit(file_index, pl.Int32).alias("file"),

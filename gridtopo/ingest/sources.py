@@ -32,12 +32,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gridtopo.ingest.contracts import contract_problems
+from gridtopo.errors import InputError, snippet, snippets
+from gridtopo.ingest.contracts import contract_problems, limit_problems
 from gridtopo.ingest.convert import ROW, convert
 from gridtopo.ingest.dedupe import Deduplicated, deduplicate
 from gridtopo.ingest.discover import Found, discover
 from gridtopo.ingest.formats import LAYER_FORMATS, read_raw
 from gridtopo.ingest.headers import HeaderMap, map_headers
+from gridtopo.ingest.limits import Limits
 from gridtopo.ingest.profile import Profile, TableProfile
 from gridtopo.ingest.quarantine import QUARANTINE_SCHEMA, empty_quarantine, quarantine_rows
 from gridtopo.ingest.tables import TABLES, Table, canonical_schema
@@ -107,6 +109,7 @@ class _File:
 
     def __init__(self, index: int, label: str, table: Table, settings: TableProfile,
                  profile: Profile | None) -> None:
+        self.limits = profile.limits if profile else Limits()
         self.index = index
         self.label = label
         self.table = table
@@ -147,19 +150,25 @@ class _File:
                                    str(self.profile.path) if self.profile else None)
         if self.headers.unknown:
             self.notes.append(f"{self.label}: columns not used by {self.table.name} (kept "
-                              f"only in quarantined rows' raw): {', '.join(self.headers.unknown)}")
+                              f"only in quarantined rows' raw): {snippets(self.headers.unknown)}")
         for header, name in self.headers.ignored.items():
-            self.notes.append(f"{self.label}: column {header!r} also names {name}, already "
-                              f"read from {self.headers.fields[name]!r}; it is ignored")
+            self.notes.append(f"{self.label}: column {snippet(header)} also names {name}, "
+                              f"already read from {snippet(self.headers.fields[name])}; it is "
+                              "ignored")
 
     def add(self, chunk: RawChunk) -> None:
         """Convert and check the chunk; keep its converted rows and what quarantine needs."""
         assert self.layout is not None and self.headers is not None
+        if self.rows + chunk.frame.height > self.limits.rows:
+            raise InputError(f"{self.label}: more than {self.limits.rows:,} rows, the rows limit "
+                             "(raise it with [limits] rows = N in a profile if the export "
+                             "really is this large)")
         crs = None if self.layout.file_format in LAYER_FORMATS else self.settings.crs
         converted = convert(replace(self.layout, frame=chunk.frame), self.table, self.headers,
                             crs, self.settings.values)
         problems = pl.concat([converted.problems,
-                              contract_problems(converted.frame, self.table)])
+                              contract_problems(converted.frame, self.table),
+                              limit_problems(converted.frame, self.table, self.limits)])
         bad = problems[ROW].unique().sort()
         valid = np.ones(chunk.frame.height, dtype=bool)
         frame = converted.frame
@@ -233,7 +242,7 @@ def _read_part(index: int, source: Path, found: Found, table: Table, settings: T
                ) -> tuple[_File, FileAccount]:
     part = _File(index, _label(source, found), table, settings, profile)
     raw = read_raw(found.path, table, part, replace(settings, layer=found.layer or settings.layer),
-                   progress, label=f"read {part.label}")
+                   progress, label=f"read {part.label}", limits=part.limits)
     part.layout = raw  # as the whole file is: its columns, encoding and checksum
     warnings.extend(raw.warnings)
     warnings.extend(part.notes)

@@ -65,9 +65,11 @@ class Field:
     ``values`` maps source spellings (compared through :func:`fold`) to canonical values for
     ``enum`` and ``boolean`` fields; ``domain`` lists an enum's canonical values and
     ``default`` fills a blank one. ``minimum``/``maximum`` bound numbers (``minimum_inclusive``
-    False makes the bound strict). ``units`` are the trailing units a number may carry, with
-    the factor to the canonical unit (``{"kva": 1.0}``, keys folded). ``max_length`` is the
-    longest text the model stores; ``personal`` marks personal data (kept apart, maskable).
+    False makes the bound strict); ``plausible_maximum`` is the largest value that is not a
+    typing accident (1e308 kVA), a rule of its own, ``implausible``. ``units`` are the
+    trailing units a number may carry, with the factor to the canonical unit (``{"kva": 1.0}``,
+    keys folded). ``max_length`` is the longest text the model stores; ``personal`` marks
+    personal data (kept apart, maskable).
     ``repeated`` marks text with few distinct values over millions of rows (a customer's area,
     feeder and station names, status): loadable frames hold it as ``Categorical`` — a 4-byte
     code per row instead of a 16-byte string view plus its bytes, about 1.5 GB less at
@@ -91,6 +93,7 @@ class Field:
     minimum: float | None = None
     minimum_inclusive: bool = True
     maximum: float | None = None
+    plausible_maximum: float | None = None
     units: Mapping[str, float] = field(default_factory=dict)
     max_length: int | None = None
     repeated: bool = False
@@ -239,14 +242,23 @@ def _lon_lat() -> tuple[Field, Field]:
     )
 
 
+MAX_KV = 1200.0
+"""Highest plausible voltage (kV): China's UHV AC lines run at 1000 kV."""
+MAX_KVA = 100_000.0
+"""Highest plausible capacity of a distribution transformer, 台区 or customer contract (kVA):
+100 MVA is already a substation's main transformer; 1e308 kVA is a typing accident."""
+MAX_LENGTH_M = 100_000.0
+"""Longest plausible single line or cable section (m)."""
+
+
 def _voltage_kv() -> Field:
     return Field("voltage_kv", "number", ("电压等级", "额定电压", "voltage"), minimum=0.0,
-                 minimum_inclusive=False, units=KV)
+                 minimum_inclusive=False, plausible_maximum=MAX_KV, units=KV)
 
 
 def _capacity(*aliases: str) -> Field:
     return Field("capacity_kva", "number", aliases, minimum=0.0, minimum_inclusive=False,
-                 units=KVA)
+                 plausible_maximum=MAX_KVA, units=KVA)
 
 
 CUSTOMERS = Table(
@@ -267,7 +279,8 @@ CUSTOMERS = Table(
         Field("phase", "enum", ("相别", "接线相别"), domain=("A", "B", "C", "ABC"),
               values=PHASE, repeated=True),
         Field("voltage_class", "text", ("电压等级", "供电电压"), max_length=16, repeated=True),
-        Field("contract_kva", "number", ("合同容量", "运行容量"), minimum=0.0, units=KVA),
+        Field("contract_kva", "number", ("合同容量", "运行容量"), minimum=0.0,
+              plausible_maximum=MAX_KVA, units=KVA),
         Field("status", "enum", ("用户状态", "状态"), domain=("active", "closed"),
               values=CUSTOMER_STATUS, default="active", repeated=True),
         *_lon_lat(),
@@ -326,7 +339,8 @@ EDGES = Table(
         _id("from_node", "起始节点", "起点", required=True),
         _id("to_node", "终止节点", "终点", required=True),
         Field("normal_open", "boolean", ("常开", "常开状态"), values=YES_NO, essential=True),
-        Field("length_m", "number", ("长度",), minimum=0.0, units=METRES),
+        Field("length_m", "number", ("长度",), minimum=0.0, plausible_maximum=MAX_LENGTH_M,
+              units=METRES),
         Field("geometry", "wkt", ("几何", "WKT", "geom")),
     ),
     ("edges", "edge", "设备", "边", "拓扑", "网络拓扑", "设备连接", "连接关系", "线路设备"),

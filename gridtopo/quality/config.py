@@ -108,6 +108,11 @@ _RULES = (
          "closed, in-service edges form a cycle inside a radial feeder"),
     Rule("feeder_no_tie", "topology", "info",
          "the feeder has no normally-open tie to another feeder (no load transfer)"),
+    Rule("feeders_paralleled", "topology", "error",
+         "closed edges join the feeder's supply to another feeder's (a tie left closed)"),
+    Rule("edge_self_loop", "topology", "error", "the edge starts and ends on the same node"),
+    Rule("edge_feeder_unknown", "topology", "error",
+         "the edge's feeder code names no feeder of the model"),
 )
 RULES: dict[str, Rule] = {r.name: r for r in _RULES}
 """Every rule the audit knows, by name."""

@@ -5,7 +5,12 @@ in the normal switching state. Each takes the facts and the graph.
   joins to a feeder's supply in the normal switching state (islands);
 * ``feeder_loop``: closed, in-service edges forming a cycle, reported once per feeder with the
   edges of the cycle (a radial feeder has none);
-* ``feeder_no_tie``: feeders with no normally-open switch to another feeder.
+* ``feeder_no_tie``: feeders with no normally-open switch to another feeder;
+* ``feeders_paralleled``: feeders whose supplies closed, in-service edges join — a tie left
+  closed between two feeders makes a loop through both stations (``feeder_loop`` sees a cycle
+  only when both feeders leave the same station bus);
+* ``edge_self_loop``: an edge whose two ends are one node;
+* ``edge_feeder_unknown``: an edge whose feeder code names no feeder of the model.
 
 Energization is one breadth-first search over the whole graph; cycles are found per connected
 component of closed edges whose edge count exceeds its node count − 1, so only components that
@@ -97,3 +102,53 @@ def feeder_no_tie(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
         json(station_id=pl.col("station_id")), lon=None, lat=None,
     )
 
+
+
+def feeders_paralleled(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """Feeders whose supply nodes one component of closed, in-service edges joins."""
+    closed = nx.Graph()
+    closed.add_nodes_from(G.graph["supply"].values())
+    closed.add_edges_from((u, v) for u, v, eid, data in G.edges(keys=True, data=True)
+                          if conducts(data, eid, set(), set()))
+    component = {node: i for i, nodes in enumerate(nx.connected_components(closed))
+                 for node in nodes}
+    by_component: dict[int, list[str]] = {}
+    for feeder, node in G.graph["supply"].items():
+        by_component.setdefault(component[node], []).append(feeder)
+    rows = [(feeder, ", ".join(sorted(set(feeders) - {feeder})[:20]))
+            for feeders in by_component.values()
+            if len({G.graph["supply"][x] for x in feeders}) > 1 for feeder in feeders]
+    frame = pl.DataFrame(rows, schema={"feeder_id": pl.Utf8, "others": pl.Utf8}, orient="row")
+    return findings(
+        frame, "feeders_paralleled", "feeder", "feeder_id",
+        pl.format("feeder {}: closed edges join its supply to that of feeder(s) {} (a tie "
+                  "left closed makes a loop between them)", "feeder_id", "others"),
+        json(other_feeders=pl.col("others")), lon=None, lat=None,
+    )
+
+
+def edge_self_loop(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """Edges that start and end on the same node."""
+    frame = pl.DataFrame(
+        [(eid, u, data["feeder_id"]) for u, v, eid, data in G.edges(keys=True, data=True)
+         if u == v],
+        schema={"edge_id": pl.Utf8, "node": pl.Utf8, "feeder_id": pl.Utf8}, orient="row")
+    return findings(
+        frame, "edge_self_loop", "edge", "edge_id",
+        pl.format("edge {} starts and ends at node {}", "edge_id", "node"),
+        json(node=pl.col("node")), lon=None, lat=None,
+    )
+
+
+def edge_feeder_unknown(f: Facts, G: nx.MultiGraph) -> pl.DataFrame:
+    """Edges whose feeder code names no feeder."""
+    known = set(f.model.feeders["feeder_id"].to_list())
+    frame = pl.DataFrame(
+        [(eid, data["feeder_id"]) for _, _, eid, data in G.edges(keys=True, data=True)
+         if data["feeder_id"] is not None and data["feeder_id"] not in known],
+        schema={"edge_id": pl.Utf8, "code": pl.Utf8}, orient="row")
+    return findings(
+        frame, "edge_feeder_unknown", "edge", "edge_id",
+        pl.format("edge {}: feeder code {} is no feeder", "edge_id", "code"),
+        json(feeder_id=pl.col("code")), feeder=None, lon=None, lat=None,
+    )
