@@ -98,7 +98,7 @@ def write_changes(
     written: dict[str, int] = {}
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    plans = {}
+    plans: dict[str, versioning.VersionPlan] = {}
     for name in VERSIONED_KEYS:
         if progress:
             progress("compare versions", len(plans), len(VERSIONED_KEYS))

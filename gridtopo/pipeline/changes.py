@@ -159,9 +159,9 @@ def apply_changes(kept: KeptState, changed: Mapping[str, pl.DataFrame],
             added = rows.join(frame.select(key), on=key, how="anti")
             frame = pl.concat([frame.update(rows, on=key, how="left", include_nulls=True),
                                added], how="diagonal_relaxed")
+        assert frame is not None
         if table in deletions.keys:
             frame = frame.join(deletions.keys[table].select(key), on=key, how="anti")
-        assert frame is not None
         tables[table] = frame
     feeders = deletions.keys.get("feeders")
     if feeders is not None and "transformers" in tables:

@@ -49,7 +49,8 @@ def apply_switching(engine: Engine, rows: Sequence[SwitchingRow], *, origin: str
         meta = {"ingest_run": after.run, "load": after.load,
                 "switching_version": after.switching_version}
         if not stamped(base, applied.before.run, applied.before.load):
-            index, how, unchanged = build_index(engine), "rebuilt", ()
+            unchanged: tuple[str, ...] = ()
+            index, how = build_index(engine), "rebuilt"
         elif applied.edges:
             index, how, unchanged = switched(base, applied.edges, meta), "updated", UNCHANGED
         else:

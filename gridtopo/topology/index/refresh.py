@@ -38,6 +38,7 @@ from gridtopo.topology.index.build import (
     read_customers,
 )
 from gridtopo.topology.index.store import (
+    ARRAYS,
     FORMAT_VERSION,
     IndexMissingError,
     index_dir,
@@ -46,7 +47,7 @@ from gridtopo.topology.index.store import (
     save_index,
 )
 from gridtopo.topology.index.structure import QueryIndex
-from gridtopo.topology.index.update import switched
+from gridtopo.topology.index.update import UNCHANGED, switched
 
 NETWORK_TABLES = ("stations", "feeders", "edges")
 """Tables whose change reshapes the supply forest (with the feeder→station links)."""
@@ -70,7 +71,7 @@ def reattach(index: QueryIndex, transformers: pl.DataFrame, customers: pl.DataFr
     meta = _stamp(index.meta, stamp)
     meta.update(transformers=len(arrays["transformer_ids"]),
                 customers=len(arrays["customer_ids"]))
-    return dataclasses.replace(index, **arrays, meta=meta)
+    return dataclasses.replace(index, meta=meta, **arrays)  # type: ignore[arg-type]
 
 
 def switching_between(index: QueryIndex, network: Network) -> dict[str, tuple[bool, bool]] | None:
@@ -117,7 +118,7 @@ def refresh_index(engine: Engine, changed_tables: set[str], network_links_change
                 index, how = switched(index, states), "switched"
             if not attached:
                 save_index(dataclasses.replace(index, meta=_stamp(index.meta, stamp)),
-                           directory)
+                           directory, unchanged=UNCHANGED if states else ARRAYS)
                 return "switched" if states else "stamped"
         elif not attached:
             meta_path = directory / "meta.json"
