@@ -1,0 +1,156 @@
+"""Which devices the outage signals of one feeder point to: the rules of continuous prediction.
+
+A **signal** is a trouble call about no or partial supply, or a meter's last gasp, at the
+position of the customer's transformer in the supply tree. The candidates are the protective
+devices (breaker, recloser, fuse) above the signals. A device qualifies when at least
+``min_calls`` distinct customers below it signal, or at least ``min_share`` of its customers;
+among the qualifying devices the one whose signals are best explained by its outage (or a
+protective device above it scoring nearly as well) is predicted — the evidence score is the
+log-likelihood ratio of "the device is open, each of its customers signals with probability
+``expected_share``" against "no outage, customers signal at
+the ``background_share`` of stray calls". Calls under sibling devices therefore **roll up** to
+their common protective parent (it explains all of them, each child only part), while a
+parent with many silent customers does not win over the child that holds the calls. The
+predicted device's signals are taken out and the next device is sought among the rest, so one
+feeder can have several predictions.
+
+A device is **skipped** when telemetry reports it closed, and when a customer below it has
+signalled supply back (a meter's power-on, a call-back) since the signals started: the
+prediction shrinks to the part still out.
+
+>>> rules = PredictionRules()
+>>> round(rules.score(10, 100), 1), round(rules.score(10, 1000), 1) < 0
+(36.7, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gridtopo.errors import InputError
+from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex
+
+
+@dataclass(frozen=True)
+class PredictionRules:
+    """The configurable rules (see the module); ``gap_minutes`` without a signal on a feeder
+    starts a new outage, signals older than ``max_age_hours`` are no longer grouped; a
+    protective device above the best one is predicted instead while its score is within
+    ``rollup_margin`` of the best (devices in series, or calls that happen to come from one
+    branch, do not pin the prediction below the device that opened)."""
+
+    min_calls: int = 2
+    min_share: float = 0.3
+    expected_share: float = 0.1
+    background_share: float = 0.001
+    gap_minutes: float = 30.0
+    max_age_hours: float = 24.0
+    rollup_margin: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.min_calls < 1:
+            raise InputError(f"min_calls must be at least 1, not {self.min_calls}")
+        if not 0 < self.background_share < self.expected_share < 1:
+            raise InputError("the shares must satisfy 0 < background_share < expected_share < 1")
+        if not 0 < self.min_share <= 1 or self.gap_minutes <= 0 or self.max_age_hours <= 0:
+            raise InputError("min_share must be in (0, 1], gap_minutes and max_age_hours "
+                             "positive")
+
+    def score(self, signals: int, customers: int) -> float:
+        """Evidence that a device with ``customers`` below, ``signals`` of them signalling,
+        is open (log-likelihood ratio; positive: more likely open than not)."""
+        p, q = self.expected_share, self.background_share
+        silent = max(customers - signals, 0)
+        return signals * math.log(p / q) + silent * math.log((1 - p) / (1 - q))
+
+    def qualifies(self, signals: int, customers: int) -> bool:
+        """The N-calls or share rule."""
+        return signals >= self.min_calls or (customers > 0 and
+                                             signals / customers >= self.min_share)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One signal: ``key`` distinct per customer (or per call without one), the index
+    ``position`` of its transformer, and the row it came from."""
+
+    key: str
+    position: int
+    row: tuple[str, str]
+    """(``"call"``, call id) or (``"meter"``, meter event id)."""
+
+
+@dataclass
+class Group:
+    """A predicted device and the signals it explains."""
+
+    edge: int
+    device: str
+    kind: str
+    customers_below: int
+    score: float
+    signals: list[Signal] = field(default_factory=list)
+
+
+def protective_above(index: QueryIndex, position: int) -> list[int]:
+    """Protective device edges above ``position``, nearest first."""
+    return [e for e in index.path_to_root(int(index.order[position]))
+            if index.kind_name(e) in PROTECTIVE_KINDS]
+
+
+def device_range(index: QueryIndex, edge: int) -> tuple[int, int]:
+    """The positions ``[start, end)`` below a tree edge."""
+    child = int(index.tree_child[edge])
+    return int(index.pos[child]), int(index.end[child])
+
+
+def group_signals(index: QueryIndex, signals: Iterable[Signal], rules: PredictionRules, *,
+                  skipped: Iterable[int] = (), restored: Iterable[int] = ()) -> list[Group]:
+    """The predicted devices for ``signals`` (one feeder, one time episode), best first;
+    ``skipped`` are device edges telemetry reports closed, ``restored`` positions where supply
+    was signalled back — no device above them is predicted."""
+    pending = list(signals)
+    skip = set(skipped)
+    back = np.sort(np.fromiter(restored, dtype=np.int64))
+    paths: dict[int, list[int]] = {}
+    groups: list[Group] = []
+    while pending:
+        below: dict[int, set[str]] = {}
+        for s in pending:
+            path = paths.get(s.position)
+            if path is None:
+                path = paths[s.position] = protective_above(index, s.position)
+            for edge in path:
+                below.setdefault(edge, set()).add(s.key)
+        scores: dict[int, tuple[float, int]] = {}
+        for edge, keys in below.items():
+            if edge in skip:
+                continue
+            start, end = device_range(index, edge)
+            if back.size and np.searchsorted(back, start) < np.searchsorted(back, end):
+                continue
+            customers = int(index.cum_customers[end] - index.cum_customers[start])
+            customers = max(customers, len(keys))
+            if not rules.qualifies(len(keys), customers):
+                continue
+            score = rules.score(len(keys), customers)
+            if score > 0:
+                scores[edge] = (score, customers)
+        if not scores:
+            break
+        edge = max(scores, key=lambda e: (scores[e][0], -int(index.pos[index.tree_child[e]])))
+        best = scores[edge][0]
+        for above in protective_above(index, device_range(index, edge)[0])[1:]:
+            if above in scores and scores[above][0] >= best - rules.rollup_margin:
+                edge = above
+        score, customers = scores[edge]
+        start, end = device_range(index, edge)
+        taken = [s for s in pending if start <= s.position < end]
+        pending = [s for s in pending if not start <= s.position < end]
+        groups.append(Group(edge, index.edge_ids[edge].decode(), index.kind_name(edge),
+                            customers, round(score, 3), taken))
+    return groups
