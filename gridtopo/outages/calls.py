@@ -22,10 +22,13 @@ same body again gets the stored answer, another body with the same id is a confl
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -35,7 +38,12 @@ from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import CALL_TROUBLES, Call, Customer, CustomerPersonal, MeterEvent
 from gridtopo.errors import GridtopoError, InputError
 from gridtopo.outages.callers import TERRITORY_M, nearby, normalize_phone, to_wgs84
-from gridtopo.outages.prediction import SIGNAL_TROUBLES, covering_prediction, position_of
+from gridtopo.outages.prediction import (
+    SIGNAL_TROUBLES,
+    covering_prediction,
+    position_of,
+    update_predictions,
+)
 from gridtopo.outages.state import OutageState, customer_status
 from gridtopo.topology.index import QueryIndex, UnknownIdError
 from gridtopo.topology.queries import _find
@@ -310,3 +318,79 @@ def get_call(engine: Engine, call_id: str) -> dict[str, Any]:
     if row[1] is not None:
         answer["prediction_id"] = row[1]
     return answer
+
+
+def read_calls_file(path: Path) -> list[CallIn]:
+    """The calls of a CSV (UTF-8, optional BOM, header row naming the fields; ``lon``, ``lat``,
+    ``crs`` columns for a location) or JSON-lines file (one object per line; ``.jsonl`` or a
+    first character ``{``). Every row is checked before any is taken: :class:`InputError`
+    naming the file, line and field of each bad row (up to ten)."""
+    try:
+        content = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the calls file: {err}") from err
+    rows: list[tuple[int, dict[str, Any]]] = []
+    errors: list[str] = []
+    if path.suffix.lower() in (".jsonl", ".ndjson") or content.lstrip().startswith("{"):
+        for line, raw in enumerate(content.splitlines(), start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError as err:
+                errors.append(f"{path}:{line}: not a JSON object ({err.msg})")
+                continue
+            if not isinstance(item, dict):
+                errors.append(f"{path}:{line}: not a JSON object")
+                continue
+            rows.append((line, item))
+    else:
+        reader = csv.DictReader(io.StringIO(content))
+        for line, item in enumerate(reader, start=2):
+            if None in item:
+                errors.append(f"{path}:{line}: more cells than the header has columns")
+                continue
+            if any((v or "").strip() for v in item.values()):
+                rows.append((line, {k.strip(): v for k, v in item.items() if k}))
+    calls: list[CallIn] = []
+    seen: dict[str, int] = {}
+    for line, item in rows:
+        try:
+            call = call_from_dict(item, f"{path}:{line}")
+        except InputError as err:
+            errors.append(str(err))
+            continue
+        if call.call_id in seen and calls[seen[call.call_id]] != call:
+            errors.append(f"{path}:{line}: call_id {call.call_id} repeats line "
+                          f"{rows[seen[call.call_id]][0]} with another body")
+            continue
+        seen.setdefault(call.call_id, len(calls))
+        calls.append(call)
+    if errors:
+        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise InputError("; ".join(errors[:10]) + more + ": nothing was taken")
+    return calls
+
+
+def take_calls(engine: Engine, index: QueryIndex, calls: list[CallIn]) -> dict[str, Any]:
+    """Take ``calls`` one by one (as :func:`take_call`), then update the predictions once;
+    ``{"received", "created", "repeated", "conflicts", "statuses", "answers"}`` — a call
+    whose id holds another body is a conflict, reported, not taken."""
+    state = OutageState.load(engine, index)
+    answers, conflicts, created = [], [], 0
+    for call in calls:
+        try:
+            answer, new = take_call(engine, index, state, call)
+        except CallConflictError as err:
+            conflicts.append({"call_id": call.call_id, "detail": str(err)})
+            continue
+        created += new
+        answers.append(answer)
+    update_predictions(engine, index)
+    answers = [get_call(engine, a["call_id"]) for a in answers]
+    statuses: dict[str, int] = {}
+    for a in answers:
+        statuses[a["status"]] = statuses.get(a["status"], 0) + 1
+    return {"received": len(calls), "created": created,
+            "repeated": len(answers) - created, "conflicts": conflicts,
+            "statuses": statuses, "answers": answers}

@@ -11,7 +11,9 @@ counts every item once: ``stored + duplicates == received``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, tuple_
@@ -127,3 +129,42 @@ def _insert(engine: Engine, rows: list[dict[str, Any]]) -> int:
             except IntegrityError:
                 continue
         return stored
+
+
+def read_events_file(path: Path) -> list[MeterEventIn]:
+    """The events of a JSON-lines file (one object per line); :class:`InputError` naming the
+    file, line and field of each bad line (up to ten), before anything is stored."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the events file: {err}") from err
+    events, errors = [], []
+    for line, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+            if not isinstance(item, dict):
+                raise InputError(f"{path}:{line}: not a JSON object")
+            events.append(event_from_dict(item, f"{path}:{line}"))
+        except json.JSONDecodeError as err:
+            errors.append(f"{path}:{line}: not a JSON object ({err.msg})")
+        except InputError as err:
+            errors.append(str(err))
+    if errors:
+        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise InputError("; ".join(errors[:10]) + more + ": nothing was stored")
+    return events
+
+
+def record_events_file(engine: Engine, index: QueryIndex, events: list[MeterEventIn]
+                       ) -> dict[str, Any]:
+    """:func:`record_events` over any number of events, :data:`MAX_EVENTS` at a time; the
+    counts and unknown ids summed."""
+    total: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0,
+                             "unknown_meters": [], "unknown_devices": []}
+    for start in range(0, len(events), MAX_EVENTS):
+        part = record_events(engine, index, events[start:start + MAX_EVENTS])
+        for name, value in part.items():
+            total[name] += value
+    return total
