@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import AfterValidator
 
 from gridtopo.api.auth import KeyedRoute, keyed
 from gridtopo.api.call_schemas import (
@@ -26,7 +27,7 @@ from gridtopo.api.call_schemas import (
 )
 from gridtopo.api.openapi import answers
 from gridtopo.api.routes import BODY, LISTING, Key, PageLimit, _json, _service
-from gridtopo.api.schemas import EventId, Id
+from gridtopo.api.schemas import EventId, Id, check_text
 from gridtopo.api.served import ModelSnapshot
 from gridtopo.outages import prediction as predictions
 from gridtopo.outages.callers import MAX_RESULTS, CallerQuery, find_customers, parse_near
@@ -34,7 +35,7 @@ from gridtopo.outages.calls import get_call, take_call
 from gridtopo.outages.meters import record_events
 
 router = APIRouter(route_class=KeyedRoute)
-Text = Annotated[str | None, Query(max_length=200)]
+Text = Annotated[str | None, Query(max_length=200), AfterValidator(check_text)]
 
 
 @router.get("/v1/customers", tags=["customers"], openapi_extra=keyed("outage:read"),
