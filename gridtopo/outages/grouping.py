@@ -3,16 +3,17 @@
 A **signal** is a trouble call about no or partial supply, or a meter's last gasp, at the
 position of the customer's transformer in the supply tree. The candidates are the protective
 devices (breaker, recloser, fuse) above the signals. A device qualifies when at least
-``min_calls`` distinct customers below it signal, or at least ``min_share`` of its customers;
-among the qualifying devices the one whose signals are best explained by its outage (or a
-protective device above it scoring nearly as well) is predicted — the evidence score is the
-log-likelihood ratio of "the device is open, each of its customers signals with probability
-``expected_share``" against "no outage, customers signal at
-the ``background_share`` of stray calls". Calls under sibling devices therefore **roll up** to
-their common protective parent (it explains all of them, each child only part), while a
-parent with many silent customers does not win over the child that holds the calls. The
-predicted device's signals are taken out and the next device is sought among the rest, so one
-feeder can have several predictions.
+``min_calls`` distinct customers below it signal, or at least ``min_share`` of its customers.
+Its evidence score is the log-likelihood ratio of "the device is open, each of its customers
+calls with probability ``expected_share``" against "no outage, customers call at the
+``background_share`` of stray calls"; when meters report (any last gasp in the episode),
+the last gasps add their own ratio with ``ami_share`` — meters below a device that stayed
+silent then speak against it. The candidates form a tree; bottom-up, a device is predicted
+instead of the best predictions below it when its score is within ``rollup_margin`` of
+theirs together. Calls under sibling devices therefore **roll up** to their common
+protective parent (it explains all of them, each child only part), a parent with many
+silent customers does not win over the child that holds the calls, and two outages side by
+side on one feeder stay two predictions.
 
 A device is **skipped** when telemetry reports it closed, and when a customer below it has
 signalled supply back (a meter's power-on, a call-back) since the signals started: the
@@ -50,6 +51,7 @@ class PredictionRules:
     gap_minutes: float = 30.0
     max_age_hours: float = 24.0
     rollup_margin: float = 4.0
+    ami_share: float = 0.8
 
     def __post_init__(self) -> None:
         if self.min_calls < 1:
@@ -67,6 +69,13 @@ class PredictionRules:
         silent = max(customers - signals, 0)
         return signals * math.log(p / q) + silent * math.log((1 - p) / (1 - q))
 
+    def ami_score(self, gasps: int, customers: int) -> float:
+        """The evidence of last gasps: when AMI reports, an outage silences most meters
+        (``ami_share``), so meters below a device that sent none speak against it."""
+        p, q = self.ami_share, self.background_share
+        silent = max(customers - gasps, 0)
+        return gasps * math.log(p / q) + silent * math.log((1 - p) / (1 - q))
+
     def qualifies(self, signals: int, customers: int) -> bool:
         """The N-calls or share rule."""
         return signals >= self.min_calls or (customers > 0 and
@@ -82,6 +91,11 @@ class Signal:
     position: int
     row: tuple[str, str]
     """(``"call"``, call id) or (``"meter"``, meter event id)."""
+
+    @property
+    def meter(self) -> bool:
+        """Whether it is a meter's last gasp."""
+        return self.row[0] == "meter"
 
 
 @dataclass
@@ -112,45 +126,58 @@ def group_signals(index: QueryIndex, signals: Iterable[Signal], rules: Predictio
                   skipped: Iterable[int] = (), restored: Iterable[int] = ()) -> list[Group]:
     """The predicted devices for ``signals`` (one feeder, one time episode), best first;
     ``skipped`` are device edges telemetry reports closed, ``restored`` positions where supply
-    was signalled back — no device above them is predicted."""
+    was signalled back — no device above them is predicted.
+
+    The candidates form a tree (each under the next protective device above it). Bottom-up,
+    a device is predicted instead of the best predictions below it when its own score is
+    within ``rollup_margin`` of theirs together: one outage explaining calls from several
+    branches rolls up, two outages side by side stay two."""
     pending = list(signals)
     skip = set(skipped)
     back = np.sort(np.fromiter(restored, dtype=np.int64))
-    paths: dict[int, list[int]] = {}
-    groups: list[Group] = []
-    while pending:
-        below: dict[int, set[str]] = {}
-        for s in pending:
-            path = paths.get(s.position)
-            if path is None:
-                path = paths[s.position] = protective_above(index, s.position)
-            for edge in path:
-                below.setdefault(edge, set()).add(s.key)
-        scores: dict[int, tuple[float, int]] = {}
-        for edge, keys in below.items():
-            if edge in skip:
-                continue
-            start, end = device_range(index, edge)
-            if back.size and np.searchsorted(back, start) < np.searchsorted(back, end):
-                continue
-            customers = int(index.cum_customers[end] - index.cum_customers[start])
-            customers = max(customers, len(keys))
-            if not rules.qualifies(len(keys), customers):
-                continue
-            score = rules.score(len(keys), customers)
-            if score > 0:
-                scores[edge] = (score, customers)
-        if not scores:
-            break
-        edge = max(scores, key=lambda e: (scores[e][0], -int(index.pos[index.tree_child[e]])))
-        best = scores[edge][0]
-        for above in protective_above(index, device_range(index, edge)[0])[1:]:
-            if above in scores and scores[above][0] >= best - rules.rollup_margin:
-                edge = above
-        score, customers = scores[edge]
-        start, end = device_range(index, edge)
+    ami = any(s.meter for s in pending)
+    parent: dict[int, int] = {}
+    calls: dict[int, set[str]] = {}
+    gasps: dict[int, set[str]] = {}
+    keys: dict[int, set[str]] = {}
+    for s in pending:
+        path = protective_above(index, s.position)
+        for i, edge in enumerate(path):
+            keys.setdefault(edge, set()).add(s.key)
+            (gasps if s.meter else calls).setdefault(edge, set()).add(s.key)
+            if i + 1 < len(path):
+                parent[edge] = path[i + 1]
+    ranges = {e: device_range(index, e) for e in keys}
+    own: dict[int, tuple[float, int]] = {}
+    for edge, (start, end) in ranges.items():
+        if edge in skip or (back.size and
+                            np.searchsorted(back, start) < np.searchsorted(back, end)):
+            continue
+        customers = max(int(index.cum_customers[end] - index.cum_customers[start]),
+                        len(keys[edge]))
+        if not rules.qualifies(len(keys[edge]), customers):
+            continue
+        score = rules.score(len(calls.get(edge, ())), customers) if not ami else \
+            rules.score(len(calls.get(edge, set()) - gasps.get(edge, set())), customers) + \
+            rules.ami_score(len(gasps.get(edge, ())), customers)
+        if score > 0:
+            own[edge] = (score, customers)
+    best: dict[int, tuple[float, list[int]]] = {}
+    for edge in sorted(ranges, key=lambda e: ranges[e][1] - ranges[e][0]):
+        below = best.pop(edge, (0.0, []))
+        mine = own.get(edge)
+        chosen = (mine[0], [edge]) if mine and mine[0] >= below[0] - rules.rollup_margin \
+            else below
+        up = parent.get(edge)
+        if up is None:
+            best[edge] = chosen
+        else:
+            total, devices = best.get(up, (0.0, []))
+            best[up] = (total + chosen[0], devices + chosen[1])
+    groups = []
+    for edge in (e for _, devices in best.values() for e in devices):
+        start, end = ranges[edge]
         taken = [s for s in pending if start <= s.position < end]
-        pending = [s for s in pending if not start <= s.position < end]
         groups.append(Group(edge, index.edge_ids[edge].decode(), index.kind_name(edge),
-                            customers, round(score, 3), taken))
-    return groups
+                            own[edge][1], round(own[edge][0], 3), taken))
+    return sorted(groups, key=lambda g: -g.score)
