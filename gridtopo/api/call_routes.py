@@ -63,7 +63,7 @@ def find(request: Request, key: Key, customer_id: Annotated[Id | None, Query()] 
 
 
 @router.post("/v1/calls", status_code=201, tags=["calls"], openapi_extra=keyed("calls:write"),
-             responses=answers(201, 409, *BODY))
+             responses=answers(200, 201, 409, *BODY))
 def take(body: CallRequest, request: Request) -> Response:
     """Store a trouble call and answer at once with what is known (``status``: in_event,
     in_prediction, behind_meter, predicting, recorded, unresolved, closed_account,
