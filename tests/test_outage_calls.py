@@ -339,3 +339,45 @@ def test_telemetry_gap_and_dispatcher_decisions_survive_a_restart(
         hours=3)), CallIn("after", "no_supply", T0, customer_id=sorted(out)[-1]))[0]
     assert inside["status"] == "in_event" and inside["event_id"] == confirmed["event_id"]
     engine.dispose()
+
+
+def test_cli_finds_takes_calls_and_decides(model_db_url: str, model_engine: Engine,
+                                           index: QueryIndex, oracle: Oracle,
+                                           tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from gridtopo.cli.main import main
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--db", model_db_url, *args], catch_exceptions=False)
+
+    fuse, below = _below(index, oracle)
+    phone = _customer_row(model_engine, below[0])["phone"]
+    found = run("customer", "find", "--phone", phone, "--json")
+    assert found.exit_code == 0 and below[0] in found.output and phone not in found.output
+    assert run("customer", "find", "--phone", phone, "--meter", "x").exit_code == 2
+    callers = random.Random(2).sample(below, len(below) // 10 + 2)
+    lines = ["call_id,customer_id,phone,trouble,channel,at"]
+    lines += [f"cli-{i},{c},,no_supply,95598,2026-12-07T08:0{i % 10}:00" for i, c in
+              enumerate(callers)]
+    lines.append("cli-x,,19900000000,no_supply,wechat,2026-12-07T08:00:00")
+    calls = tmp_path / "calls.csv"
+    calls.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    taken = run("calls", "add", str(calls), "--json")
+    assert taken.exit_code == 0, taken.output
+    result = json.loads(taken.output)
+    assert result["received"] == result["created"] == len(callers) + 1
+    assert result["statuses"]["unresolved"] == 1
+    again = json.loads(run("calls", "add", str(calls), "--json").output)
+    assert again["created"] == 0 and again["repeated"] == len(callers) + 1
+    listed = json.loads(run("predictions", "list", "--json").output)["items"]
+    assert [p["device"] for p in listed] in ([fuse], [_first_parent(index, fuse)])
+    confirmed = run("predictions", "confirm", str(listed[0]["id"]), "--json")
+    assert confirmed.exit_code == 0 and json.loads(confirmed.output)["event_id"] >= 1
+    assert run("predictions", "cancel", str(listed[0]["id"])).exit_code == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("call_id,trouble\nz,fire\n", encoding="utf-8")
+    refused = run("calls", "add", str(bad))
+    assert refused.exit_code == 2 and "bad.csv:2: trouble 'fire'" in refused.output

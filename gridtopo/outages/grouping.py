@@ -27,6 +27,7 @@ prediction shrinks to the part still out.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -51,7 +52,7 @@ class PredictionRules:
     gap_minutes: float = 30.0
     max_age_hours: float = 24.0
     rollup_margin: float = 4.0
-    ami_share: float = 0.8
+    ami_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.min_calls < 1:
@@ -110,10 +111,22 @@ class Group:
     signals: list[Signal] = field(default_factory=list)
 
 
+_PATHS: dict[int, dict[int, list[int]]] = {}
+"""Protective paths per index (by ``id``, dropped when the index is collected) and position:
+a storm regroups the same transformers' signals twice a second."""
+
+
 def protective_above(index: QueryIndex, position: int) -> list[int]:
     """Protective device edges above ``position``, nearest first."""
-    return [e for e in index.path_to_root(int(index.order[position]))
-            if index.kind_name(e) in PROTECTIVE_KINDS]
+    paths = _PATHS.get(id(index))
+    if paths is None:
+        paths = _PATHS[id(index)] = {}
+        weakref.finalize(index, _PATHS.pop, id(index), None)
+    path = paths.get(position)
+    if path is None:
+        path = paths[position] = [e for e in index.path_to_root(int(index.order[position]))
+                                  if index.kind_name(e) in PROTECTIVE_KINDS]
+    return path
 
 
 def device_range(index: QueryIndex, edge: int) -> tuple[int, int]:

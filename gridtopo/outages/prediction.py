@@ -24,8 +24,10 @@ device above both), re-targets one to another device, or cancels it.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,7 +47,7 @@ from gridtopo.outages.grouping import (
 )
 from gridtopo.outages.predict import lowest_common_ancestor
 from gridtopo.outages.state import OutageState
-from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex, UnknownIdError
+from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex, UnknownIdError, index_dir
 from gridtopo.topology.queries import _find
 
 SIGNAL_TROUBLES = ("no_supply", "partial_supply", "wire_down")
@@ -68,14 +70,58 @@ class PredictionStateError(GridtopoError):
 
 
 @contextmanager
-def locked(engine: Engine) -> Iterator[Connection]:
-    """A transaction holding the one prediction-updater lock of the database."""
+def updater_lock(engine: Engine) -> Iterator[None]:
+    """Hold the one prediction-updater lock of the database — a PostgreSQL advisory lock, a
+    lock file beside a SQLite database's index — without holding a database write lock:
+    calls and meter events go on being stored while predictions are regrouped."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                conn.commit()
+        return
+    path = index_dir(engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".predict.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; on SQLite its write lock is taken first (a read first would make a
+    later write fail when another connection wrote meanwhile)."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-        else:  # a write first: SQLite takes its write lock now, not at the first update
+        if conn.dialect.name != "postgresql":
             conn.execute(update(Prediction).where(Prediction.id == -1).values(note=None))
         yield conn
+
+
+@contextmanager
+def locked(engine: Engine) -> Iterator[Connection]:
+    """A write transaction under the updater lock (the dispatcher's decisions)."""
+    with updater_lock(engine), write(engine) as conn:
+        yield conn
+
+
+class Ref:
+    """The id of a prediction inserted when the writes are applied."""
+
+    id: int | None = None
+
+
+Op = Callable[[Connection], None]
+
+
+def _id(pid: int | Ref | None) -> int | None:
+    return pid.id if isinstance(pid, Ref) else pid
 
 
 def prediction_data(row: Any) -> dict[str, Any]:
@@ -145,23 +191,41 @@ def update_predictions(engine: Engine, index: QueryIndex, rules: PredictionRules
                 ).first() is None:
             return dict(counts)
     state = OutageState.load(engine, index, at=clock)
-    with locked(engine) as conn:
-        feeders = {f for (f,) in conn.execute(select(Call.feeder_id).where(
-            Call.processed.is_(False)).distinct())}
-        feeders |= {f for (f,) in conn.execute(select(MeterEvent.feeder_id).where(
-            MeterEvent.processed.is_(False)).distinct())}
-        since = clock - dt.timedelta(hours=rules.max_age_hours)
-        for feeder in sorted(f for f in feeders if f is not None):
-            counts["feeders"] += 1
-            counts.update(_regroup(conn, index, rules, state, feeder, since, clock))
-        conn.execute(update(Call).where(Call.processed.is_(False)).values(processed=True))
-        conn.execute(update(MeterEvent).where(MeterEvent.processed.is_(False))
-                     .values(processed=True))
+    ops: list[Op] = []
+    with updater_lock(engine):
+        # read and regroup without a write lock; the rows seen now are the ones marked
+        # processed: a row stored meanwhile stays unprocessed for the next update
+        with engine.connect() as conn:
+            calls = conn.execute(select(Call.call_id, Call.feeder_id).where(
+                Call.processed.is_(False))).all()
+            meters = conn.execute(select(MeterEvent.id, MeterEvent.feeder_id).where(
+                MeterEvent.processed.is_(False))).all()
+            feeders = {f for _, f in calls} | {f for _, f in meters}
+            since = clock - dt.timedelta(hours=rules.max_age_hours)
+            for feeder in sorted(f for f in feeders if f is not None):
+                counts["feeders"] += 1
+                counts.update(_regroup(conn, ops, index, rules, state, feeder, since, clock))
+        with write(engine) as conn:
+            for op in ops:
+                op(conn)
+            _mark(conn, calls, meters)
     return dict(counts)
 
 
-def _regroup(conn: Connection, index: QueryIndex, rules: PredictionRules, state: OutageState,
-             feeder: str, since: dt.datetime, clock: dt.datetime) -> Counter[str]:
+def _mark(conn: Connection, calls: list[Any], meters: list[Any]) -> None:
+    """Mark the rows seen as processed."""
+    for start in range(0, len(calls), 500):
+        conn.execute(update(Call).where(Call.call_id.in_(
+            [c for c, _ in calls[start:start + 500]])).values(processed=True))
+    for start in range(0, len(meters), 500):
+        conn.execute(update(MeterEvent).where(MeterEvent.id.in_(
+            [m for m, _ in meters[start:start + 500]])).values(processed=True))
+
+
+def _regroup(conn: Connection, ops: list[Op], index: QueryIndex, rules: PredictionRules,
+             state: OutageState, feeder: str, since: dt.datetime, clock: dt.datetime
+             ) -> Counter[str]:
+    """Regroup one feeder from what ``conn`` reads; the writes are appended to ``ops``."""
     counts: Counter[str] = Counter()
     rows = _signals(conn, feeder, since)
     predictions = {r.id: r for r in conn.execute(select(Prediction).where(
@@ -203,19 +267,20 @@ def _regroup(conn: Connection, index: QueryIndex, rules: PredictionRules, state:
                            if (predictions[p].status == "open" or predictions[p].event_id in active)
                            and _covering(index, predictions[p].device_id, position)), None)
             if joined is not None:
-                _assign(conn, [row], joined)
+                ops.append(_assigning([row], joined))
                 continue
             live.append((at, Signal(key, position, row), held))
     if cleared:
-        _assign(conn, cleared, None)
+        ops.append(_assigning(cleared, None))
     live.sort(key=lambda item: item[0])
     episodes: list[list[tuple[dt.datetime, Signal, int | None]]] = []
     for item in live:
         if not episodes or item[0] - episodes[-1][-1][0] > dt.timedelta(minutes=rules.gap_minutes):
             episodes.append([])
         episodes[-1].append(item)
-    used: set[int] = set()
-    holders: dict[int, Counter[int]] = {}
+    used: set[int | Ref] = set()
+    grouped: set[tuple[str, str]] = set()
+    holders: dict[int, Counter[int | Ref]] = {}
     for episode in episodes:
         start = episode[0][0]
         held = {s.row: h for _, s, h in episode}
@@ -236,35 +301,38 @@ def _regroup(conn: Connection, index: QueryIndex, rules: PredictionRules, state:
                       "started_at": min(times[s.row] for s in group.signals),
                       "last_signal_at": max(times[s.row] for s in group.signals),
                       "updated_at": clock, "status": "open"}
+            pid: int | Ref
             if votes:
                 pid = votes.most_common(1)[0][0]
-                conn.execute(update(Prediction).where(Prediction.id == pid).values(**values))
+                ops.append(_updating(pid, values))
                 counts["updated"] += 1
             else:
-                pid = int(conn.execute(Prediction.__table__.insert().values(
-                    feeder_id=feeder, pinned=False, created_at=clock, **values)
-                    .returning(Prediction.id)).scalar_one())
+                pid = Ref()
+                ops.append(_inserting(pid, {"feeder_id": feeder, "pinned": False,
+                                            "created_at": clock, **values}))
                 counts["opened"] += 1
             used.add(pid)
+            grouped.update(s.row for s in group.signals)
             for s in group.signals:
                 if held[s.row] is not None and held[s.row] != pid:
                     holders.setdefault(held[s.row], Counter())[pid] += 1
-            _assign(conn, [s.row for s in group.signals if held[s.row] != pid], pid)
+            ops.append(_assigning([s.row for s in group.signals if held[s.row] != pid], pid))
     for pid in predictions:
         if pid in used or pid in decided:
             continue
-        left = [item for item in live if item[2] == pid]
+        left = [item for item in live if item[2] == pid and item[1].row not in grouped]
         if left:
             continue  # its signals no longer qualify anywhere: kept as it was
         if pid in holders:
             target = holders[pid].most_common(1)[0][0]
-            conn.execute(update(Prediction).where(Prediction.id == pid).values(
-                status="merged", merged_into=target, updated_at=clock,
-                note="its signals are explained by another prediction"))
+            ops.append(_updating(pid, {"status": "merged", "merged_into": target,
+                                       "updated_at": clock,
+                                       "note": "its signals are explained by another "
+                                               "prediction"}))
             counts["merged"] += 1
         else:
-            conn.execute(update(Prediction).where(Prediction.id == pid).values(
-                status="restored", updated_at=clock, note="every signal cleared"))
+            ops.append(_updating(pid, {"status": "restored", "updated_at": clock,
+                                       "note": "every signal cleared"}))
             counts["restored"] += 1
     return counts
 
@@ -273,6 +341,26 @@ def _customer_position(index: QueryIndex, customer_id: str) -> int:
     c = _find(index.customer_ids, customer_id)
     position = index.customer_position(c) if c >= 0 else -1
     return position if 0 <= position < index.n_energized else -1
+
+
+def _updating(pid: int | Ref, values: dict[str, Any]) -> Op:
+    def op(conn: Connection) -> None:
+        done = {k: _id(v) if isinstance(v, Ref) else v for k, v in values.items()}
+        conn.execute(update(Prediction).where(Prediction.id == _id(pid)).values(**done))
+    return op
+
+
+def _inserting(ref: Ref, values: dict[str, Any]) -> Op:
+    def op(conn: Connection) -> None:
+        ref.id = int(conn.execute(Prediction.__table__.insert().values(**values)
+                                  .returning(Prediction.id)).scalar_one())
+    return op
+
+
+def _assigning(rows: list[tuple[str, str]], pid: int | Ref | None) -> Op:
+    def op(conn: Connection) -> None:
+        _assign(conn, rows, _id(pid))
+    return op
 
 
 def _assign(conn: Connection, rows: list[tuple[str, str]], prediction_id: int | None) -> None:
