@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import Engine
 
@@ -32,8 +33,9 @@ class PredictionLoop:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> dict[str, int]:
-        """One update on the current model."""
-        return update_predictions(self.engine, self.served.current.index, self.rules)
+        """One update on the current model (none while another worker's runs)."""
+        return update_predictions(self.engine, self.served.current.index, self.rules,
+                                  wait=False)
 
     def start(self) -> None:
         """Start the thread (once)."""
@@ -51,8 +53,12 @@ class PredictionLoop:
             thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.seconds):
+        pause = self.seconds
+        while not self._stop.wait(pause):
+            start = time.monotonic()
             try:
                 self.run_once()
             except Exception:  # a dropped connection: try again next time
                 log.exception("could not update the predictions")
+            # at most half the time regrouping: the worker's requests share its interpreter
+            pause = max(self.seconds, time.monotonic() - start)

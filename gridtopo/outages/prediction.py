@@ -15,8 +15,10 @@ every feeder with unprocessed rows and regroups the feeder's live signals by the
   signals all went to another is ``merged`` into it.
 
 All state is in the tables ``calls``, ``meter_events`` and ``predictions``; one updater runs
-at a time (a PostgreSQL advisory lock, SQLite's write lock taken first), so API workers,
-the CLI and a restart agree. A dispatcher confirms a prediction (an outage event is declared
+at a time (:func:`updater_lock`: a PostgreSQL advisory lock, a lock file beside a SQLite
+database), reading and regrouping without a database write lock and then writing in one
+short transaction, so API workers, the CLI and a restart agree while calls go on being
+stored. A dispatcher confirms a prediction (an outage event is declared
 for its device, :func:`~gridtopo.outages.events.declare`), merges two (the lowest protective
 device above both), re-targets one to another device, or cancels it.
 """
@@ -70,26 +72,33 @@ class PredictionStateError(GridtopoError):
 
 
 @contextmanager
-def updater_lock(engine: Engine) -> Iterator[None]:
+def updater_lock(engine: Engine, *, wait: bool = True) -> Iterator[bool]:
     """Hold the one prediction-updater lock of the database — a PostgreSQL advisory lock, a
     lock file beside a SQLite database's index — without holding a database write lock:
-    calls and meter events go on being stored while predictions are regrouped."""
+    calls and meter events go on being stored while predictions are regrouped. Without
+    ``wait``, yields False at once when another holds it."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+            query = "SELECT pg_advisory_lock(:k)" if wait else "SELECT pg_try_advisory_lock(:k)"
+            got = conn.execute(text(query), {"k": LOCK_KEY}).scalar() is not False
             conn.commit()
             try:
-                yield
+                yield got
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-                conn.commit()
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+                    conn.commit()
         return
     path = index_dir(engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path.with_name(path.name + ".predict.lock"), os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            got = True
+        except BlockingIOError:
+            got = False
+        yield got
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -178,12 +187,16 @@ def _signals(conn: Connection, feeder: str, since: dt.datetime) -> dict[str, lis
 
 
 def update_predictions(engine: Engine, index: QueryIndex, rules: PredictionRules | None = None,
-                       *, now: dt.datetime | None = None) -> dict[str, int]:
+                       *, now: dt.datetime | None = None, wait: bool = True
+                       ) -> dict[str, int]:
     """Regroup every feeder with unprocessed signals (see the module); returns counts of
-    ``feeders`` regrouped, predictions ``opened``, ``updated``, ``restored``, ``merged``."""
+    ``feeders`` regrouped, predictions ``opened``, ``updated``, ``restored``, ``merged``.
+    Without ``wait`` nothing is done (``busy`` 1) while another updater runs: it takes the
+    signals there are."""
     rules = rules or PredictionRules()
     clock = as_utc(now) or now_seconds()
-    counts = Counter({"feeders": 0, "opened": 0, "updated": 0, "restored": 0, "merged": 0})
+    counts = Counter({"feeders": 0, "opened": 0, "updated": 0, "restored": 0, "merged": 0,
+                      "busy": 0})
     with engine.connect() as conn:  # cheap check outside the lock: nothing to do, no lock
         if conn.execute(select(Call.call_id).where(Call.processed.is_(False)).limit(1)
                         ).first() is None and conn.execute(
@@ -192,7 +205,10 @@ def update_predictions(engine: Engine, index: QueryIndex, rules: PredictionRules
             return dict(counts)
     state = OutageState.load(engine, index, at=clock)
     ops: list[Op] = []
-    with updater_lock(engine):
+    with updater_lock(engine, wait=wait) as got:
+        if not got:
+            counts["busy"] = 1
+            return dict(counts)
         # read and regroup without a write lock; the rows seen now are the ones marked
         # processed: a row stored meanwhile stays unprocessed for the next update
         with engine.connect() as conn:
