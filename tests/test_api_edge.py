@@ -94,6 +94,14 @@ NUL, ZWSP, RLO = "\u0000", "\u200b", "\u202e"
     ("POST", "/v1/impact", {"devices": ["   "]}),
     ("POST", "/v1/outages", {"devices": ["{fuse}" + NUL]}),
     ("POST", "/v1/predict", {"customers": ["{customer}" + ZWSP]}),
+    ("POST", "/v1/calls", {"call_id": "c1" + NUL, "customer_id": "{customer}",
+                           "trouble": "no_supply"}),
+    ("POST", "/v1/calls", {"call_id": "c1", "customer_id": "{customer}" + ZWSP,
+                           "trouble": "no_supply"}),
+    ("GET", "/v1/customers?customer_id={customer}%00", None),
+    ("GET", "/v1/customers?q=%E5%B0%8F%00", None),
+    ("POST", "/v1/meter-events", {"events": [{"meter_id": "M" + RLO, "kind": "power_off",
+                                              "at": "2026-12-07T08:00:00Z"}]}),
 ])
 def test_ids_with_control_or_invisible_characters_are_refused(
         client: TestClient, edge: dict[str, Any], method: str, url: str, body: Any) -> None:
@@ -188,6 +196,9 @@ def test_pages_are_bounded(client: TestClient, edge: dict[str, Any], query: str)
     ("GET", "/v1/outages/-5/customers?limit=0", None),
     ("GET", "/v1/customers/%00/status", None),
     ("GET", "/v1/devices/%00/downstream", None),
+    ("POST", "/v1/calls", b"{}"),
+    ("POST", "/v1/meter-events", b"[]"),
+    ("POST", "/v1/predictions/1/confirm", b"{}"),
 ])
 def test_no_key_is_401_before_anything_else_is_looked_at(
         edge: dict[str, Any], method: str, url: str, body: bytes | None) -> None:
@@ -258,9 +269,13 @@ def test_openapi_declares_the_key_and_every_answer(client: TestClient) -> None:
                 assert "security" not in operation and errors == {500}
                 continue
             assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
-            assert operation["x-required-scope"] in ("outage:read", "outage:write", "network:write")
+            assert operation["x-required-scope"] in ("outage:read", "outage:write",
+                                                     "network:write", "calls:write")
             assert {400, 401, 403, 422, 500} <= errors, (method, path)
     assert {429, 503} <= {int(c) for c in document["paths"]["/v1/impact"]["post"]["responses"]}
+    assert {429, 503} <= {int(c) for c in document["paths"]["/v1/customers"]["get"]["responses"]}
+    assert document["paths"]["/v1/calls"]["post"]["x-required-scope"] == "calls:write"
+    assert {201, 409} <= {int(c) for c in document["paths"]["/v1/calls"]["post"]["responses"]}
 
 
 # --------------------------------------------------------------------------- connections

@@ -2,7 +2,8 @@
 
 Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``,
 one key, once) with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and
-close events; names, phones and addresses are masked unless the key also has
+close events and decide on predicted outages, ``calls:write`` to send trouble calls and meter
+events; names, phones and addresses are masked unless the key also has
 ``personal:read``, and then count against the key's limit of personal data (1,000 customers
 a minute by default) and are logged (``gridtopo apikey access-log``). Impact and declare
 bodies take ``devices`` to open and ``close``, normally-open ties a switching plan closes to
@@ -43,6 +44,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 
 from gridtopo import __version__
+from gridtopo.api.call_routes import router as call_router
 from gridtopo.api.limits import (
     BODY_TIMEOUT_SECONDS,
     LIMIT_ENV,
@@ -51,12 +53,14 @@ from gridtopo.api.limits import (
 )
 from gridtopo.api.middleware import BodyLimit, StatusFastPath
 from gridtopo.api.openapi import openapi_document
+from gridtopo.api.predictor import PREDICT_SECONDS, PredictionLoop
 from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
 from gridtopo.api.routes import router
 from gridtopo.api.served import POLL_SECONDS, ServedModel
 from gridtopo.api.service import Service
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
+from gridtopo.outages.grouping import PredictionRules
 from gridtopo.topology.index import QueryIndex, read_index
 
 
@@ -64,24 +68,33 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                refresh_seconds: float = 1.0, key_cache_seconds: float = 10.0,
                touch_seconds: float = 60.0, poll_seconds: float = POLL_SECONDS,
                personal_per_minute: int = PERSONAL_PER_MINUTE,
-               body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
+               body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
+               predict_seconds: float = PREDICT_SECONDS,
+               prediction_rules: PredictionRules | None = None) -> FastAPI:
     """The API over ``engine``'s model — ``index`` when given, else the database's own,
-    loaded or built — following the database's newer models unless not ``follow``."""
+    loaded or built — following the database's newer models unless not ``follow``; while
+    it runs, predictions are updated every ``predict_seconds``."""
     served = ServedModel(engine, index, follow=follow, poll_seconds=poll_seconds)
     service = Service(engine, served, refresh_seconds=refresh_seconds,
                       key_cache_seconds=key_cache_seconds, touch_seconds=touch_seconds,
                       personal_limit=PersonalDataLimit(personal_per_minute))
 
+    predictor = PredictionLoop(engine, served, prediction_rules or PredictionRules(),
+                               predict_seconds)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         served.start()
+        predictor.start()
         yield
+        predictor.stop()
         served.stop()
         service.finish_writes()
 
     app = FastAPI(title="gridtopo outage API", version=__version__,
                   description=(__doc__ or "").split(">>>")[0], lifespan=lifespan)
     app.state.service = service
+    app.state.predictor = predictor
     app.add_middleware(BodyLimit, timeout=body_timeout_seconds)
     app.add_middleware(StatusFastPath, service=service)
     app.add_middleware(CatchAll)
@@ -89,6 +102,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.exception_handler(RequestValidationError)(on_invalid)
     app.exception_handler(HTTPException)(on_http_error)
     app.include_router(router)
+    app.include_router(call_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 

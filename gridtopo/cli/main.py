@@ -15,11 +15,14 @@ import click
 from gridtopo import __version__
 from gridtopo.cli import (
     audit,
+    calls,
+    customer,
     database,
     export,
     generate,
     ingest,
     outage,
+    predictions,
     service,
     switching,
     trace,
@@ -62,7 +65,7 @@ for command in (
     ingest.runs_command, ingest.quarantine_command, audit.audit, audit.findings,
     export.export, export.snapshot, trace.trace, outage.outage, switching.switching,
     service.index_group,
-    service.apikey, service.serve,
+    service.apikey, service.serve, customer.customer, calls.calls, predictions.predictions,
 ):
     main.add_command(command)
 

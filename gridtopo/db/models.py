@@ -64,7 +64,8 @@ EDGE_KINDS = ("line", "cable", "switch", "breaker", "fuse", "recloser")
 SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
 FINDING_STATUSES = ("open", "accepted", "fixed", "waived")
 SCORE_LEVELS = ("province", "region", "station", "feeder")
-API_SCOPES = ("outage:read", "personal:read", "outage:write", "network:write", "admin")
+API_SCOPES = ("outage:read", "personal:read", "outage:write", "network:write", "admin",
+              "calls:write")
 SWITCHING_STATUSES = ("active", "confirmed", "overridden", "replaced")
 
 
@@ -333,7 +334,8 @@ class Customer(VersionedMixin, SourceRowMixin, Base):
     area_name: Mapped[str | None] = mapped_column(String(255))
     feeder_name: Mapped[str | None] = mapped_column(String(255))
     station_name: Mapped[str | None] = mapped_column(String(255))
-    meter_id: Mapped[str | None] = mapped_column(ID)
+    meter_id: Mapped[str | None] = mapped_column(ID, index=True)
+    """Indexed: a caller or an AMI last-gasp event names the meter (电能表资产号)."""
     phase: Mapped[str | None] = mapped_column(String(3))
     voltage_class: Mapped[str | None] = mapped_column(String(16))
     contract_kva: Mapped[float | None] = mapped_column(Float)
@@ -363,7 +365,8 @@ class CustomerPersonal(Base):
     )
     customer_name: Mapped[str | None] = mapped_column(String(255))
     address: Mapped[str | None] = mapped_column(Text)
-    phone: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(64), index=True)
+    """Indexed: a trouble call is matched to its customer by the phone it comes from."""
 
     customer: Mapped[Customer] = relationship(back_populates="personal")
 
@@ -559,6 +562,108 @@ class SwitchingChange(Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     ended_run: Mapped[int | None] = mapped_column(Integer)
+
+
+# --------------------------------------------------------------------------- trouble calls
+
+
+CALL_TROUBLES = ("no_supply", "partial_supply", "flicker", "wire_down", "behind_meter",
+                 "restored")
+"""Trouble codes of a call; ``restored`` is a call-back saying supply is back."""
+CALL_STATUSES = ("in_event", "in_prediction", "predicting", "behind_meter", "recorded",
+                 "unresolved", "closed_account", "outside_territory")
+PREDICTION_STATUSES = ("open", "confirmed", "merged", "cancelled", "restored")
+METER_EVENT_KINDS = ("power_off", "power_on", "closed")
+
+
+class Call(Base):
+    """A trouble call (95598, app, WeChat, SMS) as received, with whom it was resolved to and
+    the answer given (kept so that a retry with the same ``call_id`` gets the same answer).
+    ``signal`` marks a call that counts as evidence of an outage for prediction;
+    ``processed`` whether the predictor has taken it into account."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        CheckConstraint(_in("trouble", CALL_TROUBLES), "trouble"),
+        CheckConstraint(_in("status", CALL_STATUSES), "status"),
+        Index("ix_calls_feeder_id_at", "feeder_id", "at"),
+    )
+
+    call_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    trouble: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(Text)
+    identified_by: Mapped[str] = mapped_column(String(16))
+    identifier: Mapped[str | None] = mapped_column(String(255))
+    customer_id: Mapped[str | None] = mapped_column(ID, index=True)
+    transformer_id: Mapped[str | None] = mapped_column(ID)
+    feeder_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(24))
+    signal: Mapped[bool] = mapped_column(Boolean, default=False)
+    processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    prediction_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    answer: Mapped[dict[str, Any]]
+
+
+class MeterEvent(Base):
+    """An AMI event: a meter's last gasp (``power_off``) or its return (``power_on``), or a
+    device reported ``closed`` (energized) by telemetry. One row per source, kind and time:
+    a repeat is a duplicate."""
+
+    __tablename__ = "meter_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", METER_EVENT_KINDS), "kind"),
+        UniqueConstraint("source_id", "kind", "at"),
+        Index("ix_meter_events_feeder_id_at", "feeder_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    customer_id: Mapped[str | None] = mapped_column(ID, index=True)
+    transformer_id: Mapped[str | None] = mapped_column(ID)
+    feeder_id: Mapped[str | None] = mapped_column(ID)
+    processed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    prediction_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class Prediction(Base):
+    """A predicted device outage (故障研判): the device the calls and last gasps point to, kept
+    up to date as signals arrive until a dispatcher confirms (``event_id``), merges
+    (``merged_into``) or cancels it, or every signal is cleared (``restored``). A ``pinned``
+    prediction keeps the device a dispatcher re-targeted it to."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (
+        CheckConstraint(_in("status", PREDICTION_STATUSES), "status"),
+        Index("ix_predictions_status_feeder_id", "status", "feeder_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ID)
+    device_kind: Mapped[str | None] = mapped_column(String(16))
+    feeder_id: Mapped[str | None] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    meter_events: Mapped[int] = mapped_column(Integer, default=0)
+    customers_below: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_signal_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    merged_into: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 # --------------------------------------------------------------------------- quality scores
