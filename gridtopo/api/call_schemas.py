@@ -77,7 +77,7 @@ class MeterEventItem(BaseModel):
 
     def event(self) -> MeterEventIn:
         """As the library takes it."""
-        return MeterEventIn(self.device_id if self.kind == "closed" else self.meter_id or "",
+        return MeterEventIn((self.device_id if self.kind == "closed" else self.meter_id) or "",
                             self.kind, self.at)
 
 

@@ -84,8 +84,12 @@ def predictions_confirm(settings: Settings, prediction_id: int, expected_end: st
     end: dt.datetime | None = iso_datetime(expected_end)
     result = lib.confirm(engine, load_index(engine), prediction_id, by=_by(),
                          expected_end=end, reason=reason)
-    emit(result, as_json, lambda r: (_show(r), click.echo(
-        f"  outage event {r['event']['id']}: {r['event']['customers_interrupted']} customers")))
+
+    def show(r: dict[str, Any]) -> None:
+        _show(r)
+        click.echo(f"  outage event {r['event']['id']}: "
+                   f"{r['event']['customers_interrupted']} customers")
+    emit(result, as_json, show)
 
 
 @predictions.command("merge")

@@ -179,13 +179,13 @@ def nearby(engine: Engine, lon: float, lat: float, radius_m: float, limit: int
         near_trs = [t[0] for t, d in zip(trs, t_dist.tolist(), strict=True)
                     if d <= radius_m + SERVICE_DROP_M]
         cx, cy = func.ST_X(Customer.geom), func.ST_Y(Customer.geom)
-        rows = []
+        rows: list[Any] = []
         for start in range(0, len(near_trs), 500):
             rows += conn.execute(select(Customer.customer_id, Customer.meter_id, Customer.status,
                                         Customer.transformer_id, cx, cy).where(
                 Customer.transformer_id.in_(near_trs[start:start + 500]),
                 Customer.geom.is_not(None))).all()
-    items = []
+    items: list[Any] = []
     if rows:
         c_dist = haversine_m(lon, lat, np.array([r[4] for r in rows], dtype=float),
                              np.array([r[5] for r in rows], dtype=float))

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gridtopo.clock import as_utc, now_seconds
@@ -285,7 +285,7 @@ def take_call(engine: Engine, index: QueryIndex, state: OutageState, call: CallI
            "prediction_id": None, "event_id": answer["event_id"], "answer": answer}
     try:
         with engine.begin() as conn:
-            conn.execute(Call.__table__.insert().values(**row))
+            conn.execute(insert(Call).values(**row))
     except IntegrityError:  # the same id stored meanwhile (another worker, a retry)
         stored = _stored(engine, call.call_id, digest)
         if stored is None:

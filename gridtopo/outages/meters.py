@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from gridtopo.clock import as_utc, now_seconds
@@ -67,13 +67,13 @@ def record_events(engine: Engine, index: QueryIndex, events: list[MeterEventIn]
         raise InputError(f"{len(events):,} events in one batch; at most {MAX_EVENTS:,}")
     unique = list(dict.fromkeys((e.source_id, e.kind, e.at) for e in events))
     meters = sorted({s for s, k, _ in unique if k != "closed"})
-    owners: dict[str, tuple[str, str | None]] = {}
+    owners: dict[str | None, tuple[str, str | None]] = {}
     with engine.connect() as conn:
         for start in range(0, len(meters), 500):
-            for meter, customer, transformer in conn.execute(
+            for meter, owner, area in conn.execute(
                     select(Customer.meter_id, Customer.customer_id, Customer.transformer_id)
                     .where(Customer.meter_id.in_(meters[start:start + 500]))):
-                owners.setdefault(meter, (customer, transformer))
+                owners.setdefault(meter, (owner, area))
         seen = set()
         for start in range(0, len(unique), 300):
             part = unique[start:start + 300]
@@ -82,7 +82,9 @@ def record_events(engine: Engine, index: QueryIndex, events: list[MeterEventIn]
                     tuple_(MeterEvent.source_id, MeterEvent.kind).in_(
                         [(s, k) for s, k, _ in part]),
                     MeterEvent.at.in_([a for _, _, a in part])))}
-    rows, unknown_meters, unknown_devices = [], [], []
+    rows: list[dict[str, Any]] = []
+    unknown_meters: list[str] = []
+    unknown_devices: list[str] = []
     received = now_seconds()
     for source, kind, at in unique:
         if (source, kind, at) in seen:
@@ -117,14 +119,14 @@ def _insert(engine: Engine, rows: list[dict[str, Any]]) -> int:
         return 0
     try:
         with engine.begin() as conn:
-            conn.execute(MeterEvent.__table__.insert(), rows)
+            conn.execute(insert(MeterEvent), rows)
         return len(rows)
     except IntegrityError:
         stored = 0
         for row in rows:
             try:
                 with engine.begin() as conn:
-                    conn.execute(MeterEvent.__table__.insert(), [row])
+                    conn.execute(insert(MeterEvent), [row])
                 stored += 1
             except IntegrityError:
                 continue

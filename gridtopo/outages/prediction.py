@@ -29,12 +29,12 @@ import datetime as dt
 import fcntl
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import Call, MeterEvent, OutageEvent, Prediction
@@ -174,7 +174,7 @@ def covering_prediction(conn: Connection, index: QueryIndex, feeder_id: str | No
     return min(hits, key=lambda p: p["customers_below"] or 0) if hits else None
 
 
-def _signals(conn: Connection, feeder: str, since: dt.datetime) -> dict[str, list[Any]]:
+def _signals(conn: Connection, feeder: str, since: dt.datetime) -> dict[str, Sequence[Any]]:
     calls = conn.execute(select(Call.call_id, Call.customer_id, Call.transformer_id, Call.at,
                                 Call.trouble, Call.signal, Call.prediction_id).where(
         Call.feeder_id == feeder, Call.at >= since,
@@ -228,7 +228,7 @@ def update_predictions(engine: Engine, index: QueryIndex, rules: PredictionRules
     return dict(counts)
 
 
-def _mark(conn: Connection, calls: list[Any], meters: list[Any]) -> None:
+def _mark(conn: Connection, calls: Sequence[Any], meters: Sequence[Any]) -> None:
     """Mark the rows seen as processed."""
     for start in range(0, len(calls), 500):
         conn.execute(update(Call).where(Call.call_id.in_(
@@ -368,7 +368,7 @@ def _updating(pid: int | Ref, values: dict[str, Any]) -> Op:
 
 def _inserting(ref: Ref, values: dict[str, Any]) -> Op:
     def op(conn: Connection) -> None:
-        ref.id = int(conn.execute(Prediction.__table__.insert().values(**values)
+        ref.id = int(conn.execute(insert(Prediction).values(**values)
                                   .returning(Prediction.id)).scalar_one())
     return op
 
