@@ -65,7 +65,7 @@ SWITCHING_KINDS = ("switch", "breaker", "fuse", "recloser")
 FINDING_STATUSES = ("open", "accepted", "fixed", "waived")
 SCORE_LEVELS = ("province", "region", "station", "feeder")
 API_SCOPES = ("outage:read", "personal:read", "outage:write", "network:write", "admin",
-              "calls:write")
+              "calls:write", "notify:read")
 SWITCHING_STATUSES = ("active", "confirmed", "overridden", "replaced")
 
 
@@ -664,6 +664,98 @@ class Prediction(Base):
     merged_into: Mapped[int | None] = mapped_column(Integer)
     decided_by: Mapped[str | None] = mapped_column(String(128))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+NOTICE_KINDS = ("planned", "reminder", "acknowledged", "etr", "restored")
+NOTICE_STATUSES = ("pending", "released", "withdrawn")
+NOTICE_CHANNELS = ("sms", "voice")
+DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+
+class Notice(Base):
+    """One notice to one customer about one outage event: the transactional outbox.
+
+    Written in the same transaction as the event change that causes it, ``pending`` until
+    ``due_at`` (a planned notice days ahead, a notice held through do-not-disturb hours),
+    then ``released`` with the next ``seq`` — the cursor of the pull feed, increasing in the
+    order notices are released — or ``withdrawn`` when it no longer applies (the event ended
+    or was cancelled first, a newer ETR replaced it). ``dedupe_key`` makes a notice unique:
+    one per customer, event and kind (and ETR for ``etr``)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        CheckConstraint(_in("kind", NOTICE_KINDS), "kind"),
+        CheckConstraint(_in("status", NOTICE_STATUSES), "status"),
+        CheckConstraint(_in("channel", NOTICE_CHANNELS), "channel"),
+        Index("ix_notices_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    event_id: Mapped[int] = mapped_column(ForeignKey("outage_events.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ID, index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(64))
+    """The phone number the notice goes to (personal data: masked in the feed unless the key
+    may read personal data)."""
+    text: Mapped[str] = mapped_column(Text)
+    etr: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_reason: Mapped[str | None] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class NoticePreference(Base):
+    """A customer's choice about notices: ``opt_out`` stops every notice to them."""
+
+    __tablename__ = "notice_preferences"
+
+    customer_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class Webhook(Base):
+    """A receiver notices are pushed to: POSTed in batches, signed with ``secret``
+    (HMAC-SHA256), retried with back-off until delivered or dead."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class NoticeDelivery(Base):
+    """The delivery of one released notice to one webhook: ``pending`` (due at
+    ``next_attempt_at``), ``delivered``, or ``dead`` after the last attempt failed (the
+    dead-letter list, which can be requeued)."""
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), "status"),
+        UniqueConstraint("notice_id", "webhook_id"),
+        Index("ix_notice_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # --------------------------------------------------------------------------- quality scores
