@@ -43,9 +43,11 @@ from sqlalchemy.orm import Session, selectinload
 from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import OutageDevice, OutageEvent
 from gridtopo.errors import GridtopoError
-from gridtopo.outages.records import event_data
+from gridtopo.outages import notices
+from gridtopo.outages.notices import NoticeRules
+from gridtopo.outages.records import active_in, event_data
 from gridtopo.outages.state import OutageState
-from gridtopo.topology.index import QueryIndex, UnknownIdError
+from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
 from gridtopo.topology.queries import impact
 
 EVENT_KINDS = ("planned", "unplanned")
@@ -93,9 +95,12 @@ def declare(
     expected_end: dt.datetime | None = None,
     reason: str | None = None,
     created_by: str | None = None,
+    notice_rules: NoticeRules | None = None,
 ) -> dict[str, Any]:
     """Record an outage opening ``devices`` and closing the ties ``close``; return it with its
-    impact and the ids of the active events it overlaps (see :meth:`OutageState.overlapping`).
+    impact, the ids of the active events it overlaps (see :meth:`OutageState.overlapping`)
+    and the counts of the customer notices written with it (:mod:`gridtopo.outages.notices`,
+    in the same transaction).
 
     >>> from gridtopo.topology.index import load_index
     >>> index = load_index(engine)
@@ -124,15 +129,22 @@ def declare(
         session.add(event)
         session.flush()
         data = event_data(event)
+        others = [e for e in active_in(session) if e["id"] != data["id"]]
+        counts = notices.on_declared(session.connection(), index, data, others,
+                                     notice_rules or NoticeRules(), now_seconds())
     state = OutageState.load(engine, index)
+    data["notices"] = counts
     data["impact"] = result.to_dict()
     data["overlaps"] = state.overlapping(index, data["id"])
     return data
 
 
-def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None
+def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None,
+          index: QueryIndex | None = None, notice_rules: NoticeRules | None = None
           ) -> dict[str, Any]:
-    """Close an active event at ``ended_at`` (default now), computing its customer-minutes.
+    """Close an active event at ``ended_at`` (default now), computing its customer-minutes,
+    and tell the customers it alone held out that supply is back (``restored`` notices, in
+    the same transaction, decided on ``index`` — the database's own when not given).
 
     >>> from gridtopo.topology.index import load_index
     >>> start = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.timezone.utc)
@@ -154,12 +166,50 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None
         if end < start:
             raise EventStateError(f"end {end.isoformat()} is before the start of event "
                                   f"{event_id} ({start.isoformat()})")
+        data = event_data(event)
         event.status = "closed"
         event.ended_at = end
         minutes = (end - start).total_seconds() / 60
         event.customer_minutes = round((event.customers_interrupted or 0) * minutes, 3)
         session.flush()
-        return event_data(event)
+        others = [e for e in active_in(session) if e["id"] != event_id]
+        counts = notices.on_closed(session.connection(), index or load_index(engine), data,
+                                   others, notice_rules or NoticeRules(), now_seconds())
+        return {**event_data(event), "notices": counts}
+
+
+def set_etr(engine: Engine, index: QueryIndex, event_id: int, expected_end: dt.datetime, *,
+            notice_rules: NoticeRules | None = None) -> dict[str, Any]:
+    """Set or change the expected end (ETR) of an active event; the customers whose expected
+    restoration moves by more than the rules' threshold are told (``etr`` notices, in the same
+    transaction).
+
+    >>> from gridtopo.topology.index import load_index
+    >>> index = load_index(engine)
+    >>> start = now_seconds()
+    >>> fault = declare(engine, index, ["SB-00000009"], started_at=start)
+    >>> set_etr(engine, index, fault["id"], start + dt.timedelta(hours=3))["notices"]["etr"]
+    1254
+    """
+    end = as_utc(expected_end)
+    with Session(engine) as session, session.begin():
+        event = session.get(OutageEvent, event_id, options=[selectinload(OutageEvent.devices)])
+        if event is None:
+            raise EventNotFoundError(event_id)
+        if event.status == "closed":
+            raise EventStateError(f"outage event {event_id} is closed: its end is "
+                                  f"{as_utc(event.ended_at)}")
+        start = as_utc(event.started_at)
+        if end <= start:
+            raise EventStateError(f"expected end {end.isoformat()} is not after the start "
+                                  f"{start.isoformat()}")
+        event.expected_end = end
+        session.flush()
+        data = event_data(event)
+        others = [e for e in active_in(session) if e["id"] != event_id]
+        counts = notices.on_etr(session.connection(), index, data, others,
+                                notice_rules or NoticeRules(), now_seconds())
+        return {**data, "notices": counts}
 
 
 def get_event(engine: Engine, event_id: int) -> dict[str, Any]:

@@ -32,8 +32,13 @@ def event_data(event: OutageEvent) -> dict[str, Any]:
 def active_events(engine: Engine) -> list[dict[str, Any]]:
     """The active (not closed) events as data, oldest first."""
     with Session(engine) as session:
-        rows = session.execute(
-            select(OutageEvent).options(selectinload(OutageEvent.devices))
-            .where(OutageEvent.status == "active").order_by(OutageEvent.id)
-        ).scalars().all()
-        return [event_data(e) for e in rows]
+        return active_in(session)
+
+
+def active_in(session: Session) -> list[dict[str, Any]]:
+    """The active events as ``session`` sees them (with its own changes), oldest first."""
+    rows = session.execute(
+        select(OutageEvent).options(selectinload(OutageEvent.devices))
+        .where(OutageEvent.status == "active").order_by(OutageEvent.id)
+    ).scalars().all()
+    return [event_data(e) for e in rows]
