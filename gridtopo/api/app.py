@@ -52,6 +52,7 @@ from gridtopo.api.limits import (
     PersonalDataLimit,
 )
 from gridtopo.api.middleware import BodyLimit, StatusFastPath
+from gridtopo.api.notice_routes import router as notice_router
 from gridtopo.api.openapi import openapi_document
 from gridtopo.api.predictor import PREDICT_SECONDS, PredictionLoop
 from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
@@ -61,6 +62,7 @@ from gridtopo.api.service import Service
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
 from gridtopo.outages.grouping import PredictionRules
+from gridtopo.outages.notices import RULES_ENV, NoticeRules
 from gridtopo.topology.index import QueryIndex, read_index
 
 
@@ -70,10 +72,12 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                personal_per_minute: int = PERSONAL_PER_MINUTE,
                body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
                predict_seconds: float = PREDICT_SECONDS,
-               prediction_rules: PredictionRules | None = None) -> FastAPI:
+               prediction_rules: PredictionRules | None = None,
+               notice_rules: NoticeRules | None = None) -> FastAPI:
     """The API over ``engine``'s model — ``index`` when given, else the database's own,
     loaded or built — following the database's newer models unless not ``follow``; while
-    it runs, predictions are updated every ``predict_seconds``."""
+    it runs, predictions are updated every ``predict_seconds``; event changes write customer
+    notices by ``notice_rules`` (default :class:`~gridtopo.outages.notices.NoticeRules`)."""
     served = ServedModel(engine, index, follow=follow, poll_seconds=poll_seconds)
     service = Service(engine, served, refresh_seconds=refresh_seconds,
                       key_cache_seconds=key_cache_seconds, touch_seconds=touch_seconds,
@@ -95,6 +99,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                   description=(__doc__ or "").split(">>>")[0], lifespan=lifespan)
     app.state.service = service
     app.state.predictor = predictor
+    app.state.notice_rules = notice_rules or NoticeRules()
     app.add_middleware(BodyLimit, timeout=body_timeout_seconds)
     app.add_middleware(StatusFastPath, service=service)
     app.add_middleware(CatchAll)
@@ -103,6 +108,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.exception_handler(HTTPException)(on_http_error)
     app.include_router(router)
     app.include_router(call_router)
+    app.include_router(notice_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
@@ -110,9 +116,12 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers: the database from ``$GRIDTOPO_DB``; the index from
     ``$GRIDTOPO_INDEX`` when set (served as is, never switched), else the database's own,
-    followed; the personal-data limit from ``$GRIDTOPO_PERSONAL_LIMIT``."""
+    followed; the personal-data limit from ``$GRIDTOPO_PERSONAL_LIMIT``; the notice rules
+    from the TOML file ``$GRIDTOPO_NOTICE_RULES``."""
     engine = open_engine(os.environ.get("GRIDTOPO_DB"))
     given = os.environ.get("GRIDTOPO_INDEX")
     limit = int(os.environ.get(LIMIT_ENV) or PERSONAL_PER_MINUTE)
+    rules = os.environ.get(RULES_ENV)
     return create_app(engine, read_index(Path(given)) if given else None,
-                      follow=not given, personal_per_minute=limit)
+                      follow=not given, personal_per_minute=limit,
+                      notice_rules=NoticeRules.from_toml(rules) if rules else None)

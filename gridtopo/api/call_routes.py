@@ -26,7 +26,7 @@ from gridtopo.api.call_schemas import (
     RetargetRequest,
 )
 from gridtopo.api.openapi import answers
-from gridtopo.api.routes import BODY, LISTING, Key, PageLimit, _json, _service
+from gridtopo.api.routes import BODY, LISTING, Key, PageLimit, _json, _service, notice_rules
 from gridtopo.api.schemas import EventId, Id, check_text
 from gridtopo.api.served import ModelSnapshot
 from gridtopo.outages import prediction as predictions
@@ -119,7 +119,8 @@ def confirm(prediction_id: EventId, request: Request, key: Key,
     model = service.model()
     done = predictions.confirm(service.engine, model.index, prediction_id,
                                by=f"api:{key.name}", expected_end=body.expected_end if body
-                               else None, reason=body.reason if body else None)
+                               else None, reason=body.reason if body else None,
+                               notice_rules=notice_rules(request))
     service.state(model, fresh=True)
     return _json(done, model)
 

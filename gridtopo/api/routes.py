@@ -42,6 +42,7 @@ from gridtopo.api.service import Service, run_header
 from gridtopo.db.switching import list_switching
 from gridtopo.ingest.switching import SwitchingRow
 from gridtopo.outages import events as outages
+from gridtopo.outages.notices import NoticeRules
 from gridtopo.outages.predict import predict_outage
 from gridtopo.outages.report import CustomerPage, event_customers, impact_report
 from gridtopo.outages.state import combined_impact
@@ -62,6 +63,12 @@ database already holds a newer model than the worker serves (during a swap)."""
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
+
+
+def notice_rules(request: Request) -> NoticeRules:
+    """The rules the app was created with for the notices event changes write."""
+    rules: NoticeRules = request.app.state.notice_rules
+    return rules
 
 
 def _json(data: Any, model: ModelSnapshot | None, status: int = 200) -> Response:
@@ -158,7 +165,7 @@ def declare(body: DeclareRequest, request: Request, key: Key) -> Response:
     event = outages.declare(service.engine, model.index, body.devices, close=body.close,
                             kind=body.kind, started_at=body.started_at,
                             expected_end=body.expected_end, reason=body.reason,
-                            created_by=f"api:{key.name}")
+                            created_by=f"api:{key.name}", notice_rules=notice_rules(request))
     service.state(model, fresh=True)
     return _json(event, model, 201)
 
@@ -199,7 +206,8 @@ def close_outage(event_id: EventId, request: Request, body: CloseRequest | None 
     """Close an event (kept as history with its customer-minutes)."""
     service = _service(request)
     model = service.model()
-    event = outages.close(service.engine, event_id, ended_at=body.ended_at if body else None)
+    event = outages.close(service.engine, event_id, ended_at=body.ended_at if body else None,
+                          index=model.index, notice_rules=notice_rules(request))
     service.state(model, fresh=True)
     return _json(event, None)
 

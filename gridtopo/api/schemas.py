@@ -181,6 +181,18 @@ class CloseRequest(BaseModel):
     ended_at: Moment | None = None
 
 
+class EtrRequest(BaseModel):
+    """The new expected end (ETR) of an active event."""
+
+    expected_end: Moment
+
+
+class NoticePreferenceRequest(BaseModel):
+    """A customer's choice: ``opt_out`` true stops every notice to them."""
+
+    opt_out: bool
+
+
 class SwitchingChangeIn(BaseModel):
     """One switching change done in the field: a device's ``normal_open`` and/or
     ``in_service`` (``normal_open`` on switching devices only), when (default: now) and why."""
@@ -286,6 +298,32 @@ class OutageEvent(BaseModel):
     closed: list[str]
     customers_interrupted: int | None
     customer_minutes: float | None
+    notices: dict[str, int] | None = None
+    """Notices written with the change (by kind; ``opted_out``, ``no_contact``,
+    ``already_sent``, ``withdrawn``), on the routes that change an event."""
+
+
+class NoticeItem(BaseModel):
+    """One notice of the feed; ``recipient`` masked unless the key has ``personal:read``."""
+
+    id: int
+    seq: int
+    kind: Literal["planned", "reminder", "acknowledged", "etr", "restored"]
+    event_id: int
+    customer_id: str
+    channel: Literal["sms", "voice"]
+    recipient: str
+    text: str
+    etr: str | None
+    due_at: str
+    released_at: str | None
+
+
+class NoticeFeed(BaseModel):
+    """``GET /v1/notifications``: notices after the cursor, and the cursor to ask with next."""
+
+    items: list[NoticeItem]
+    next: int
 
 
 class OutageList(BaseModel):

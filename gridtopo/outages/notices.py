@@ -64,6 +64,8 @@ from gridtopo.outages.outbox import mark_released, notice_lock
 from gridtopo.outages.state import combined_impact
 from gridtopo.topology.index import QueryIndex
 
+RULES_ENV = "GRIDTOPO_NOTICE_RULES"
+"""Environment variable naming a TOML file of :class:`NoticeRules` (API workers, CLI)."""
 CHUNK = 900
 """Ids per ``IN (…)`` query: below SQLite's and PostgreSQL's limits on bound parameters."""
 
@@ -72,7 +74,7 @@ TEMPLATES: dict[str, str] = {
                "{end}停电，请提前做好准备。",
     "reminder": "【供电服务】停电提醒：您的用电户（户号{customer_id}）将于{start}起停电"
                 "（{reason}），预计{end}恢复供电。",
-    "acknowledged": "【供电服务】您所在区域停电（{reason}），我们已安排抢修，{etr_text}。",
+    "acknowledged": "【供电服务】您所在区域发生停电，我们已安排抢修，{etr_text}。",
     "etr": "【供电服务】停电进展：您的用电户（户号{customer_id}）{etr_text}。",
     "restored": "【供电服务】您的用电户（户号{customer_id}）已恢复供电，感谢您的理解与支持。",
 }

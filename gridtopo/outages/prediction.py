@@ -40,6 +40,7 @@ from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import Call, MeterEvent, OutageEvent, Prediction
 from gridtopo.errors import GridtopoError
 from gridtopo.outages import events as outage_events
+from gridtopo.outages.notices import NoticeRules
 from gridtopo.outages.grouping import (
     PredictionRules,
     Signal,
@@ -429,9 +430,10 @@ def _open(conn: Connection, prediction_id: int, action: str) -> dict[str, Any]:
 
 
 def confirm(engine: Engine, index: QueryIndex, prediction_id: int, *, by: str | None = None,
-            expected_end: dt.datetime | None = None, reason: str | None = None
-            ) -> dict[str, Any]:
-    """Confirm an open prediction: declare an unplanned outage event opening its device;
+            expected_end: dt.datetime | None = None, reason: str | None = None,
+            notice_rules: NoticeRules | None = None) -> dict[str, Any]:
+    """Confirm an open prediction: declare an unplanned outage event opening its device
+    (which writes its customers' notices by ``notice_rules``);
     returns the prediction with ``event`` (the declared event). The prediction is claimed
     first (under the lock), so two dispatchers cannot confirm it twice; if the event cannot
     be declared it is open again."""
@@ -442,7 +444,7 @@ def confirm(engine: Engine, index: QueryIndex, prediction_id: int, *, by: str | 
     try:
         event = outage_events.declare(
             engine, index, [data["device"]], kind="unplanned", started_at=data["started_at"],
-            expected_end=expected_end, created_by=by,
+            expected_end=expected_end, created_by=by, notice_rules=notice_rules,
             reason=reason or f"predicted from {data['calls']} calls and "
                              f"{data['meter_events']} last gasps (prediction {prediction_id})")
     except BaseException:
