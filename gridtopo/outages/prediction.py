@@ -40,7 +40,6 @@ from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import Call, MeterEvent, OutageEvent, Prediction
 from gridtopo.errors import GridtopoError
 from gridtopo.outages import events as outage_events
-from gridtopo.outages.notices import NoticeRules
 from gridtopo.outages.grouping import (
     PredictionRules,
     Signal,
@@ -48,6 +47,7 @@ from gridtopo.outages.grouping import (
     group_signals,
     protective_above,
 )
+from gridtopo.outages.notices import NoticeRules
 from gridtopo.outages.predict import lowest_common_ancestor
 from gridtopo.outages.state import OutageState
 from gridtopo.topology.index import PROTECTIVE_KINDS, QueryIndex, UnknownIdError, index_dir
