@@ -145,6 +145,8 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None,
     """Close an active event at ``ended_at`` (default now), computing its customer-minutes,
     and tell the customers it alone held out that supply is back (``restored`` notices, in
     the same transaction, decided on ``index`` — the database's own when not given).
+    Closing a planned event before its start calls it off: it ends at its start, having
+    interrupted nobody, and its notices not yet sent are withdrawn.
 
     >>> from gridtopo.topology.index import load_index
     >>> start = dt.datetime(2024, 5, 6, 8, 0, tzinfo=dt.timezone.utc)
@@ -163,7 +165,10 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None,
         end = as_utc(ended_at) or now_seconds()
         start = as_utc(event.started_at)
         assert start is not None
-        if end < start:
+        if start > now_seconds() and end <= start:  # called off before it began
+            end = start
+            event.customers_interrupted = 0
+        elif end < start:
             raise EventStateError(f"end {end.isoformat()} is before the start of event "
                                   f"{event_id} ({start.isoformat()})")
         data = event_data(event)

@@ -152,6 +152,14 @@ class NoticeRules:
         bad = sorted(set(self.quiet_kinds) - set(NOTICE_KINDS))
         if bad:
             raise InputError(f"{where}: quiet_kinds names unknown kind(s) {', '.join(bad)}")
+        sample = {name: "" for name in ("customer_id", "event_id", "reason", "start", "end",
+                                        "etr", "etr_text")}
+        for kind, template in self.templates.items():
+            try:
+                template.format(**sample)
+            except (KeyError, ValueError, IndexError) as err:
+                raise InputError(f"{where}: template {kind!r} cannot be filled ({err!r}); "
+                                 f"fields: {', '.join(sample)}") from err
 
     def local(self, moment: dt.datetime | None) -> str:
         """``moment`` as customers read it: local ``M月D日HH:MM``."""
@@ -319,6 +327,9 @@ def on_declared(conn: Connection, index: QueryIndex, event: dict[str, Any],
         new = np.setdiff1d(after, before, assume_unique=True)
         writer.add("acknowledged", event, recipients(conn, names(index, new)), wanted=now,
                    etr=event.get("expected_end"))
+        if event.get("expected_end") is not None:  # those out already may now wait longer
+            mine = np.unique(index.customers_at(combined_impact(index, [event]).positions))
+            _etr_moves(writer, index, event, others, mine, new)
     return writer.flush()
 
 
@@ -361,8 +372,19 @@ def on_etr(conn: Connection, index: QueryIndex, event: dict[str, Any],
         writer.add("etr", event, people, wanted=now, etr=event.get("expected_end"),
                    key=f":{_stamp(event.get('expected_end'))}")
         return writer.flush()
+    _etr_moves(writer, index, event, others, mine, np.zeros(0, dtype=np.int64))
+    return writer.flush()
+
+
+def _etr_moves(writer: NoticeWriter, index: QueryIndex, event: dict[str, Any],
+               others: list[dict[str, Any]], mine: np.ndarray, exclude: np.ndarray) -> None:
+    """``etr`` notices to the customers of ``mine`` out now (but ``exclude``) whose expected
+    restoration moved past the threshold from what they were last told."""
+    conn, rules, now = writer.conn, writer.rules, writer.now
     out_now = out_customers(index, [*others, event], now)
-    held = np.intersect1d(mine, out_now, assume_unique=True)
+    held = np.setdiff1d(np.intersect1d(mine, out_now, assume_unique=True), exclude)
+    if not held.size:
+        return
     ids = names(index, held)
     started = [e for e in others if e["started_at"] <= now]
     effective = _effective_etr(index, held, event, started)
@@ -382,7 +404,6 @@ def on_etr(conn: Connection, index: QueryIndex, event: dict[str, Any],
                                                    withdrawn_reason="replaced"))
         writer.add("etr", event, recipients(conn, customers), wanted=now, etr=etr,
                    key=f":{_stamp(etr)}")
-    return writer.flush()
 
 
 def _stamp(moment: dt.datetime | None) -> str:
