@@ -17,9 +17,10 @@ from typing import Any
 
 import click
 
-from gridtopo.cli.output import emit, iso_datetime, json_option
+from gridtopo.cli.output import emit, iso_datetime, json_option, notice_rules_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.outages import events as outage_lib
+from gridtopo.outages.notices import NoticeRules
 from gridtopo.outages.report import CustomerPage, impact_report
 from gridtopo.outages.state import OutageState, customer_status
 from gridtopo.topology.index import load_index
@@ -91,18 +92,21 @@ def _switching(r: dict[str, Any]) -> str:
 @click.option("--start", help="ISO date-time (UTC unless an offset is given); default now.")
 @click.option("--expected-end", help="ISO date-time of the expected restoration.")
 @click.option("--reason", help="Why (shown to customers' channels).")
+@notice_rules_option
 @json_option
 @pass_settings
 def outage_declare(settings: Settings, devices: tuple[str, ...], close: tuple[str, ...],
                    kind: str, start: str | None, expected_end: str | None, reason: str | None,
-                   as_json: bool) -> None:
+                   notice_rules: NoticeRules | None, as_json: bool) -> None:
     """Record an outage event opening DEVICES and closing each --close tie (a switching plan's
-    load transfer: the customers it picks up are not counted as out)."""
+    load transfer: the customers it picks up are not counted as out), with its customers'
+    notices (planned notices and reminders ahead, or "acknowledged" at once)."""
     engine = settings.model_engine()
     event = outage_lib.declare(engine, load_index(engine), devices, close=close, kind=kind,
                                started_at=iso_datetime(start),
                                expected_end=iso_datetime(expected_end),
-                               reason=reason, created_by=getpass.getuser())
+                               reason=reason, created_by=getpass.getuser(),
+                               notice_rules=notice_rules)
     emit(event, as_json, lambda e: click.echo(
         f"event {e['id']} ({e['kind']}, {_switching(e)}) declared: "
         f"{e['customers_interrupted']:,} customers, {e['impact']['transformers']:,} "
@@ -110,20 +114,52 @@ def outage_declare(settings: Settings, devices: tuple[str, ...], close: tuple[st
         + "".join(f"; {p['customers']:,} customers picked up through {p['tie']}"
                   for p in e["impact"]["picked_up"])
         + (f"; overlaps event(s) {', '.join(map(str, e['overlaps']))}" if e["overlaps"] else "")
-    ))
+        + _notices(e)))
+
+
+def _notices(e: dict[str, Any]) -> str:
+    """``; notices: 950 acknowledged, 12 no_contact`` for a person."""
+    counts = {k: v for k, v in (e.get("notices") or {}).items() if v}
+    return ("; notices: " + ", ".join(f"{v:,} {k}" for k, v in sorted(counts.items()))
+            if counts else "")
 
 
 @outage.command("close")
 @click.argument("event_id", type=int)
 @click.option("--end", help="ISO date-time the supply came back; default now.")
+@notice_rules_option
 @json_option
 @pass_settings
-def outage_close(settings: Settings, event_id: int, end: str | None, as_json: bool) -> None:
-    """Close EVENT_ID, keeping it as history with customers interrupted and minutes."""
-    event = outage_lib.close(settings.model_engine(), event_id, ended_at=iso_datetime(end))
+def outage_close(settings: Settings, event_id: int, end: str | None,
+                 notice_rules: NoticeRules | None, as_json: bool) -> None:
+    """Close EVENT_ID, keeping it as history with customers interrupted and minutes, and tell
+    the customers who are back in supply. A planned event closed before its start is called
+    off."""
+    engine = settings.model_engine()
+    event = outage_lib.close(engine, event_id, ended_at=iso_datetime(end),
+                             index=load_index(engine), notice_rules=notice_rules)
     emit(event, as_json, lambda e: click.echo(
         f"event {e['id']} closed at {e['ended_at']}: {e['customers_interrupted']:,} customers "
-        f"interrupted, {e['customer_minutes']:,.0f} customer-minutes"))
+        f"interrupted, {e['customer_minutes']:,.0f} customer-minutes" + _notices(e)))
+
+
+@outage.command("etr")
+@click.argument("event_id", type=int)
+@click.argument("expected_end")
+@notice_rules_option
+@json_option
+@pass_settings
+def outage_etr(settings: Settings, event_id: int, expected_end: str,
+               notice_rules: NoticeRules | None, as_json: bool) -> None:
+    """Set or move the expected restoration of EVENT_ID to EXPECTED_END (ISO date-time); the
+    customers whose restoration moves by more than the threshold are told."""
+    engine = settings.model_engine()
+    end = iso_datetime(expected_end)
+    assert end is not None
+    event = outage_lib.set_etr(engine, load_index(engine), event_id, end,
+                               notice_rules=notice_rules)
+    emit(event, as_json, lambda e: click.echo(
+        f"event {e['id']} expected end {e['expected_end']}" + _notices(e)))
 
 
 @outage.command("list")

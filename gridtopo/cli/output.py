@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgress
 
 from gridtopo.clock import parse_iso
+from gridtopo.outages.notices import RULES_ENV, NoticeRules
 from gridtopo.progress import ProgressCallback
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,6 +33,17 @@ def json_option(func: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON document instead of a summary."
     )(func)
+
+
+def notice_rules_option(func: F) -> F:
+    """``--notice-rules FILE`` (or ``$GRIDTOPO_NOTICE_RULES``): the TOML file of the rules
+    by which event changes write customer notices, passed on as ``notice_rules``."""
+    def load(_: click.Context, __: click.Parameter, value: str | None) -> NoticeRules | None:
+        return NoticeRules.from_toml(value) if value else None
+    return click.option("--notice-rules", "notice_rules", envvar=RULES_ENV, metavar="FILE",
+                        callback=load, expose_value=True,
+                        help="TOML file of notice rules (lead times, quiet hours, "
+                             "templates); default the built-in rules.")(func)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
