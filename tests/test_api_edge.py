@@ -270,7 +270,8 @@ def test_openapi_declares_the_key_and_every_answer(client: TestClient) -> None:
                 continue
             assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
             assert operation["x-required-scope"] in ("outage:read", "outage:write",
-                                                     "network:write", "calls:write")
+                                                     "network:write", "calls:write",
+                                                     "notify:read")
             assert {400, 401, 403, 422, 500} <= errors, (method, path)
     assert {429, 503} <= {int(c) for c in document["paths"]["/v1/impact"]["post"]["responses"]}
     assert {429, 503} <= {int(c) for c in document["paths"]["/v1/customers"]["get"]["responses"]}

@@ -30,7 +30,7 @@ rule and template can be changed (:meth:`NoticeRules.from_toml`).
 
 >>> rules = NoticeRules()
 >>> rules.local(dt.datetime(2024, 5, 6, 15, 30, tzinfo=dt.UTC))
-'5月6日23:30'
+'2024年5月6日23:30'
 >>> rules.after_quiet_hours(dt.datetime(2024, 5, 6, 15, 30, tzinfo=dt.UTC)).isoformat()
 '2024-05-07T00:00:00+00:00'
 >>> channel_for("+86 138-1234-5678"), channel_for("020-83456789"), channel_for(None)
@@ -162,11 +162,21 @@ class NoticeRules:
                                  f"fields: {', '.join(sample)}") from err
 
     def local(self, moment: dt.datetime | None) -> str:
-        """``moment`` as customers read it: local ``M月D日HH:MM``."""
+        """``moment`` as customers read it: local ``M月D日HH:MM`` (with the year when it is
+        not this year's)."""
         if moment is None:
             return ""
-        t = as_utc(moment).astimezone(ZoneInfo(self.timezone))
-        return f"{t.month}月{t.day}日{t:%H:%M}"
+        t = self._zoned(moment)
+        year = "" if t.year == now_seconds().year else f"{t.year}年"
+        return f"{year}{t.month}月{t.day}日{t:%H:%M}"
+
+    def _zoned(self, moment: dt.datetime) -> dt.datetime:
+        """``moment`` in the rules' time zone (in UTC at the very ends of the calendar,
+        where the zone's offset would leave it)."""
+        try:
+            return as_utc(moment).astimezone(ZoneInfo(self.timezone))
+        except OverflowError:
+            return as_utc(moment)
 
     def after_quiet_hours(self, moment: dt.datetime) -> dt.datetime:
         """``moment``, or the end of the quiet hours it falls in (UTC)."""
@@ -174,13 +184,16 @@ class NoticeRules:
         start, end = (dt.time.fromisoformat(t) for t in self.quiet_hours)
         if start == end:
             return moment
-        t = as_utc(moment).astimezone(zone)
+        t = self._zoned(moment)
         now = t.time().replace(tzinfo=None)
         inside = (start <= now or now < end) if start > end else (start <= now < end)
         if not inside:
             return moment
-        day = t.date() + dt.timedelta(days=1) if start > end and now >= start else t.date()
-        return dt.datetime.combine(day, end, tzinfo=zone).astimezone(dt.UTC)
+        try:
+            day = t.date() + dt.timedelta(days=1) if start > end and now >= start else t.date()
+            return dt.datetime.combine(day, end, tzinfo=zone).astimezone(dt.UTC)
+        except OverflowError:  # the last night of the calendar: no later morning
+            return moment
 
     def due(self, kind: str, moment: dt.datetime) -> dt.datetime:
         """When a notice of ``kind`` wanted at ``moment`` goes out."""
