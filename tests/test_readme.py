@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from gridtopo.cli.main import main
 from gridtopo.ingest import load_profile
+from gridtopo.outages.notices import NoticeRules
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -20,12 +21,20 @@ def blocks(language: str) -> list[str]:
 
 
 def test_profile_example_is_a_valid_profile(tmp_path: Path) -> None:
-    (example,) = blocks("toml")
+    example, _ = blocks("toml")
     path = tmp_path / "profile.toml"
     path.write_text(example, encoding="utf-8")
     profile = load_profile(path)
     assert profile.table("customers").crs == "gcj02"
     assert profile.table("edges").delimiter == ";"
+
+
+def test_notice_rules_example_is_valid_rules(tmp_path: Path) -> None:
+    _, example = blocks("toml")
+    path = tmp_path / "rules.toml"
+    path.write_text(example, encoding="utf-8")
+    rules = NoticeRules.from_toml(path)
+    assert rules.planned_hours == (168, 72) and "已恢复供电" in rules.templates["restored"]
 
 
 def test_every_gridtopo_command_in_the_readme_exists() -> None:
