@@ -513,3 +513,31 @@ def test_webhooks_cli(db_url: str, engine: Engine) -> None:
         missing = runner.invoke(main, ["--db", db_url, "notices", "status", "999999"])
         assert missing.exit_code == 2 and "999999" in missing.output
         assert run("webhook", "remove", "sms") == {"name": "sms", "deliveries_removed": 30}
+
+
+def test_api_workers_deliver_in_their_lifespan(model_engine: Engine, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `create_app` workers under uvicorn deliver notices released while they run;
+    `deliver_seconds=0` runs no delivery loop."""
+    from gridtopo.api.app import create_app
+    from gridtopo.topology.index import load_index
+    from tests.test_api_calls import _serve
+
+    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
+    index = load_index(model_engine)
+    with Receiver(fail=0.2, lose=0.1, seed=4) as receiver:
+        wh.add_webhook(model_engine, "sms", receiver.url, secret=SECRET)
+        apps = [create_app(model_engine, index, refresh_seconds=0, key_cache_seconds=0,
+                           deliver_seconds=0.05) for _ in range(2)]
+        quiet = create_app(model_engine, index, deliver_seconds=0)
+        with _serve(apps[0]), _serve(apps[1]), _serve(quiet):
+            assert quiet.state.deliverer._thread is None
+            assert all(app.state.deliverer._thread is not None for app in apps)
+            ids = _notices(model_engine, 300)
+            deadline = time.monotonic() + WAIT_SECONDS
+            while _statuses(model_engine)["delivered"] < 300:
+                assert time.monotonic() < deadline, _statuses(model_engine)
+                time.sleep(0.05)
+        assert all(app.state.deliverer._thread is None for app in apps)  # stopped with them
+        _exactly_once(receiver, ids)
+        assert receiver.overlaps == 0
