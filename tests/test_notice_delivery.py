@@ -135,35 +135,33 @@ class Receiver:
             self.deliveries.add(req.headers[wh.DELIVERY_HEADER])
             self.overlaps += sum(1 for i in ids if self.in_flight[i])
             self.in_flight.update(ids)
+        live = [ids]
+
+        def settle() -> None:  # before the sender can learn the outcome: no false overlap
+            with self.lock:
+                self.in_flight.subtract(live.pop() if live else [])
+
         try:
             if self.delay:
                 time.sleep(self.delay)
             fault = self._fault()
+            if fault in ("lose", "slow") or (fault == "reply" and 200 <= self.reply[0] < 300) \
+                    or fault == "ok":
+                self._store(payload["notices"], lost=fault in ("lose", "slow"))
+            settle()
             if fault == "fail":
                 self._answer(req, 500)
-            elif fault == "drop":  # gone before anything was stored
+            elif fault in ("drop", "lose"):  # the connection drops: no reply (stored or not)
                 self._drop(req)
-            elif fault == "lose":  # stored, then the connection drops: the reply is lost
-                self._store(payload["notices"], lost=True)
-                self._drop(req)
-            elif fault == "slow":  # stored, but the reply comes after the client gave up
-                self._store(payload["notices"], lost=True)
-                with self.lock:
-                    self.in_flight.subtract(ids)
-                    ids = []
+            elif fault == "slow":  # the reply comes after the client gave up
                 time.sleep(self.slow_seconds)
                 self._answer(req, 200)
             elif fault == "reply":
-                code, headers = self.reply
-                if 200 <= code < 300:
-                    self._store(payload["notices"], lost=False)
-                self._answer(req, code, headers)
+                self._answer(req, *self.reply)
             else:
-                self._store(payload["notices"], lost=False)
                 self._answer(req, 200)
         finally:
-            with self.lock:
-                self.in_flight.subtract(ids)
+            settle()
 
     @staticmethod
     def _answer(req: BaseHTTPRequestHandler, code: int, headers: dict[str, str] | None = None
