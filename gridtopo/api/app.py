@@ -45,6 +45,7 @@ from starlette.exceptions import HTTPException
 
 from gridtopo import __version__
 from gridtopo.api.call_routes import router as call_router
+from gridtopo.api.deliverer import DELIVER_SECONDS, DeliveryLoop
 from gridtopo.api.limits import (
     BODY_TIMEOUT_SECONDS,
     LIMIT_ENV,
@@ -73,11 +74,14 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
                predict_seconds: float = PREDICT_SECONDS,
                prediction_rules: PredictionRules | None = None,
-               notice_rules: NoticeRules | None = None) -> FastAPI:
+               notice_rules: NoticeRules | None = None,
+               deliver_seconds: float = DELIVER_SECONDS) -> FastAPI:
     """The API over ``engine``'s model — ``index`` when given, else the database's own,
     loaded or built — following the database's newer models unless not ``follow``; while
-    it runs, predictions are updated every ``predict_seconds``; event changes write customer
-    notices by ``notice_rules`` (default :class:`~gridtopo.outages.notices.NoticeRules`)."""
+    it runs, predictions are updated every ``predict_seconds`` and released notices pushed to
+    the webhooks every ``deliver_seconds`` (0: not by this worker); event changes write
+    customer notices by ``notice_rules`` (default
+    :class:`~gridtopo.outages.notices.NoticeRules`)."""
     served = ServedModel(engine, index, follow=follow, poll_seconds=poll_seconds)
     service = Service(engine, served, refresh_seconds=refresh_seconds,
                       key_cache_seconds=key_cache_seconds, touch_seconds=touch_seconds,
@@ -85,12 +89,15 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
 
     predictor = PredictionLoop(engine, served, prediction_rules or PredictionRules(),
                                predict_seconds)
+    deliverer = DeliveryLoop(engine, deliver_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         served.start()
         predictor.start()
+        deliverer.start()
         yield
+        deliverer.stop()
         predictor.stop()
         served.stop()
         service.finish_writes()
@@ -100,6 +107,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.state.service = service
     app.state.predictor = predictor
     app.state.notice_rules = notice_rules or NoticeRules()
+    app.state.deliverer = deliverer
     app.add_middleware(BodyLimit, timeout=body_timeout_seconds)
     app.add_middleware(StatusFastPath, service=service)
     app.add_middleware(CatchAll)

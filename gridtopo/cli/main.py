@@ -21,6 +21,7 @@ from gridtopo.cli import (
     export,
     generate,
     ingest,
+    notices,
     outage,
     predictions,
     service,
@@ -66,6 +67,7 @@ for command in (
     export.export, export.snapshot, trace.trace, outage.outage, switching.switching,
     service.index_group,
     service.apikey, service.serve, customer.customer, calls.calls, predictions.predictions,
+    notices.notices,
 ):
     main.add_command(command)
 
