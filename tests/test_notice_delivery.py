@@ -539,3 +539,37 @@ def test_api_workers_deliver_in_their_lifespan(model_engine: Engine, tmp_path: P
         assert all(app.state.deliverer._thread is None for app in apps)  # stopped with them
         _exactly_once(receiver, ids)
         assert receiver.overlaps == 0
+
+
+def test_an_outage_reaches_the_receiver_end_to_end(model_engine: Engine, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault declared and closed on the model: every acknowledged and restored notice the
+    events wrote reaches a faulty receiver once, with the customer's phone, and the pull feed
+    holds the same notices."""
+    from gridtopo.db.models import CustomerPersonal
+    from gridtopo.outages import events
+    from gridtopo.outages.notices import NoticeRules
+    from gridtopo.outages.outbox import feed
+    from gridtopo.topology.index import load_index
+    from tests.test_outage_events import Oracle, _fuse_with_customers
+
+    monkeypatch.chdir(tmp_path)
+    index = load_index(model_engine)
+    rules = NoticeRules(quiet_hours=("00:00", "00:00"))
+    fuse, _ = _fuse_with_customers(Oracle(model_engine))
+    with Receiver(fail=0.2, drop=0.1, lose=0.1, seed=9) as receiver:
+        wh.add_webhook(model_engine, "sms", receiver.url, secret=SECRET)
+        fault = events.declare(model_engine, index, [fuse], notice_rules=rules)
+        events.close(model_engine, fault["id"], index=index, notice_rules=rules)
+        assert _drain(model_engine) == Counter(
+            delivered=fault["notices"]["acknowledged"] * 2)
+        pulled = feed(model_engine, after=0, limit=1000, reveal=True)["items"]
+        _exactly_once(receiver, [i["id"] for i in pulled])
+        with model_engine.connect() as conn:
+            book = {c: p for c, p in conn.execute(select(CustomerPersonal.customer_id,
+                                                         CustomerPersonal.phone))}
+        for item in receiver.notices.values():
+            assert item["recipient"] == book[item["customer_id"]].strip()
+        assert Counter(i["kind"] for i in receiver.notices.values()) == {
+            "acknowledged": fault["notices"]["acknowledged"],
+            "restored": fault["notices"]["acknowledged"]}

@@ -60,7 +60,7 @@ from gridtopo.db.models import (
     NoticePreference,
 )
 from gridtopo.errors import InputError
-from gridtopo.outages.outbox import mark_released, notice_lock
+from gridtopo.outages.outbox import next_seq, notice_lock, queue
 from gridtopo.outages.state import combined_impact
 from gridtopo.topology.index import QueryIndex
 
@@ -277,30 +277,33 @@ class NoticeWriter:
                 "kind": kind, "status": "pending", "event_id": event["id"],
                 "customer_id": customer, "channel": channel, "recipient": phone,
                 "text": self.rules.text(kind, event, customer, etr), "etr": etr, "due_at": due,
-                "created_at": self.now,
+                "created_at": self.now, "seq": None, "released_at": None,
                 "dedupe_key": f"{kind}:{event['id']}:{customer}{key}"})
             self.counts[kind] += 1
 
     def flush(self) -> dict[str, int]:
-        """Insert the notices (skipping those already written: same dedupe key), release
-        those due now, and return the counts."""
+        """Insert the notices — those due now released at once, with the next cursor values
+        — skipping an ``etr`` notice already written (the same ETR told before: same dedupe
+        key; the other kinds are once per event by construction), and return the counts."""
         if not self.rows:
             return dict(self.counts)
-        keys = [r["dedupe_key"] for r in self.rows]
-        known: set[str] = set()
-        for start in range(0, len(keys), CHUNK):
-            known.update(self.conn.execute(select(Notice.dedupe_key).where(
-                Notice.dedupe_key.in_(keys[start:start + CHUNK]))).scalars())
-        rows = [r for r in self.rows if r["dedupe_key"] not in known]
-        self.counts["already_sent"] += len(self.rows) - len(rows)
+        rows = self.rows
+        etr_keys = [r["dedupe_key"] for r in rows if r["kind"] == "etr"]
+        if etr_keys:
+            known: set[str] = set()
+            for start in range(0, len(etr_keys), CHUNK):
+                known.update(self.conn.execute(select(Notice.dedupe_key).where(
+                    Notice.dedupe_key.in_(etr_keys[start:start + CHUNK]))).scalars())
+            rows = [r for r in rows if r["dedupe_key"] not in known]
+            self.counts["already_sent"] += len(self.rows) - len(rows)
+        due = [r for r in rows if r["due_at"] <= self.now]
+        first = next_seq(self.conn)
+        for seq, row in enumerate(due, first):
+            row.update(seq=seq, status="released", released_at=self.now)
         for start in range(0, len(rows), CHUNK):
             self.conn.execute(insert(Notice), rows[start:start + CHUNK])
-        due = [r["dedupe_key"] for r in rows if r["due_at"] <= self.now]
-        ids: list[int] = []
-        for start in range(0, len(due), CHUNK):
-            ids += self.conn.execute(select(Notice.id).where(
-                Notice.dedupe_key.in_(due[start:start + CHUNK]))).scalars().all()
-        mark_released(self.conn, sorted(ids), self.now)
+        if due:
+            queue(self.conn, first, first + len(due) - 1, self.now)
         self.rows = []
         return dict(self.counts)
 

@@ -22,11 +22,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
+import polars as pl
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 
 from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import Notice, NoticeDelivery, OutageEvent, Webhook
-from gridtopo.privacy import mask
+from gridtopo.privacy import mask, mask_expression
 
 NOTICE_LOCK = 0x67746E6F
 """PostgreSQL advisory-lock key serialising notice writers ("gtno")."""
@@ -85,7 +97,12 @@ def feed(engine: Engine, *, after: int = 0, limit: int = FEED_LIMIT, reveal: boo
     with engine.connect() as conn:
         rows = conn.execute(select(*FEED_COLUMNS).where(Notice.seq > after)
                             .order_by(Notice.seq).limit(min(limit, FEED_LIMIT))).all()
-    items = [notice_item(r, reveal=reveal) for r in rows]
+    items = [notice_item(r, reveal=True) for r in rows]
+    if not reveal and items:
+        masked = pl.Series("phone", [i["recipient"] for i in items], dtype=pl.Utf8)
+        for item, value in zip(items, pl.select(mask_expression("phone", pl.lit(masked)))
+                               .to_series().to_list(), strict=True):
+            item["recipient"] = value
     return {"items": items, "next": items[-1]["seq"] if items else after}
 
 
@@ -134,12 +151,25 @@ def mark_released(conn: Connection, ids: list[int], clock: dt.datetime) -> None:
     if not ids:
         return
     seq = next_seq(conn)
-    numbered = [{"nid": n, "s": seq + i, "at": clock} for i, n in enumerate(ids)]
-    for start in range(0, len(numbered), BATCH):
-        conn.execute(RELEASE, numbered[start:start + BATCH])
+    if conn.dialect.name == "postgresql":  # one statement, not one per notice
+        conn.execute(text(
+            "UPDATE notices AS n SET seq = v.s, status = 'released', released_at = :at "
+            "FROM (SELECT unnest(CAST(:ids AS bigint[])) AS id, "
+            "unnest(CAST(:seqs AS bigint[])) AS s) AS v WHERE n.id = v.id"),
+            {"ids": ids, "seqs": list(range(seq, seq + len(ids))), "at": clock})
+    else:
+        numbered = [{"nid": n, "s": seq + i, "at": clock} for i, n in enumerate(ids)]
+        conn.execute(RELEASE, numbered)
+    queue(conn, seq, seq + len(ids) - 1, clock)
+
+
+def queue(conn: Connection, first: int, last: int, clock: dt.datetime) -> None:
+    """Queue the notices released with ``seq`` from ``first`` to ``last`` for every active
+    webhook (one ``INSERT … SELECT`` per webhook)."""
     hooks = conn.execute(select(Webhook.id).where(Webhook.active.is_(True))).scalars().all()
     for hook in hooks:
-        for start in range(0, len(ids), BATCH):
-            conn.execute(insert(NoticeDelivery), [
-                {"notice_id": n, "webhook_id": hook, "status": "pending", "attempts": 0,
-                 "next_attempt_at": clock} for n in ids[start:start + BATCH]])
+        conn.execute(insert(NoticeDelivery).from_select(
+            ["notice_id", "webhook_id", "status", "attempts", "next_attempt_at"],
+            select(Notice.id, literal(hook), literal("pending"), literal(0),
+                   literal(clock, DateTime(timezone=True)))
+            .where(Notice.seq.between(first, last))))
