@@ -125,6 +125,16 @@ def test_cli_declare_etr_close_print_notice_counts(model_engine: Engine,
     human = runner.invoke(main, ["--db", url, "outage", "declare", setting["fuse"],
                                  "--notice-rules", str(rules)])
     assert human.exit_code == 0 and f"{len(told):,} acknowledged" in human.output
+    opted = runner.invoke(main, ["--db", url, "notices", "opt-out", sorted(told)[0], "--json"])
+    assert opted.exit_code == 0 and json.loads(opted.output) == {"customers": 1,
+                                                                 "opt_out": True}
+    page = json.loads(runner.invoke(main, ["--db", url, "notices", "feed", "--limit", "3",
+                                           "--json"]).output)
+    assert [i["seq"] for i in page["items"]] == [1, 2, 3] and page["next"] == 3
+    assert all("****" in i["recipient"] for i in page["items"])
+    human = runner.invoke(main, ["--db", url, "notices", "feed", "--after", "3", "--limit",
+                                 "2", "--personal"])
+    assert human.exit_code == 0 and human.output.rstrip().endswith("next 5")
     bad = tmp_path / "bad.toml"
     bad.write_text("lead = 1\n", encoding="utf-8")
     refused = runner.invoke(main, ["--db", url, "outage", "declare", setting["fuse"],

@@ -9,6 +9,8 @@ worker, dead letters (:mod:`gridtopo.outages.webhooks`).
     gridtopo notices dead --webhook sms-gateway
     gridtopo notices requeue --webhook sms-gateway 17 18
     gridtopo notices status 17                 # a notice's delivery to each webhook
+    gridtopo notices feed --after 0 --limit 100  # released notices in order (the pull feed)
+    gridtopo notices opt-out 0300100001505     # no more notices to this customer (--undo)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import click
 from gridtopo.cli.output import emit, json_option
 from gridtopo.cli.settings import Settings, pass_settings
 from gridtopo.outages import webhooks as lib
-from gridtopo.outages.outbox import release_due
+from gridtopo.outages.notices import set_opt_out
+from gridtopo.outages.outbox import FEED_LIMIT, feed, release_due
 
 
 def _show_hook(h: dict[str, Any]) -> None:
@@ -43,7 +46,7 @@ def _show_delivery(d: dict[str, Any]) -> None:
 
 @click.group()
 def notices() -> None:
-    """Customer notices: webhooks, delivery, dead letters."""
+    """Customer notices: the feed, opt-outs, webhooks, delivery, dead letters."""
 
 
 @notices.group()
@@ -189,3 +192,38 @@ def status(settings: Settings, notice_id: int, as_json: bool) -> None:
             _show_delivery(d)
 
     emit(result, as_json, human)
+
+
+@notices.command("feed")
+@click.option("--after", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Cursor: the last seq already read.")
+@click.option("--limit", type=click.IntRange(1, FEED_LIMIT), default=100, show_default=True)
+@click.option("--personal", is_flag=True, help="Phone numbers unmasked.")
+@json_option
+@pass_settings
+def feed_command(settings: Settings, after: int, limit: int, personal: bool,
+                 as_json: bool) -> None:
+    """Released notices after the cursor AFTER, in order (what GET /v1/notifications gives);
+    ``next`` is the cursor to ask with next time."""
+    page = feed(settings.model_engine(), after=after, limit=limit, reveal=personal)
+
+    def human(r: dict[str, Any]) -> None:
+        for n in r["items"]:
+            click.echo(f"{n['seq']:>8} {n['kind']:<12} event {n['event_id']} "
+                       f"{n['customer_id']} {n['channel']} {n['recipient']}: {n['text']}")
+        click.echo(f"next {r['next']}")
+
+    emit(page, as_json, human)
+
+
+@notices.command("opt-out")
+@click.argument("customer_ids", nargs=-1, required=True)
+@click.option("--undo", is_flag=True, help="The customers want notices again.")
+@json_option
+@pass_settings
+def opt_out(settings: Settings, customer_ids: tuple[str, ...], undo: bool,
+            as_json: bool) -> None:
+    """Record that CUSTOMER_IDS want no outage notices (or, with --undo, want them again)."""
+    count = set_opt_out(settings.model_engine(), customer_ids, not undo, by=getpass.getuser())
+    emit({"customers": count, "opt_out": not undo}, as_json, lambda r: click.echo(
+        f"{r['customers']} customer(s) {'opted out' if r['opt_out'] else 'opted in again'}"))
