@@ -43,16 +43,18 @@ import datetime as dt
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import polars as pl
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridtopo.clock import as_utc, now_seconds
+from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.models import (
     NOTICE_KINDS,
     CustomerPersonal,
@@ -81,6 +83,12 @@ TEMPLATES: dict[str, str] = {
 """Default texts (Chinese). Fields: ``customer_id``, ``event_id``, ``reason``, ``start``,
 ``end``, ``etr``, ``etr_text`` (local times, ``M月D日HH:MM``)."""
 
+UTC_TIME = pl.Datetime("us", "UTC")
+ROW_SCHEMA: dict[str, Any] = {"kind": pl.Utf8, "status": pl.Utf8, "event_id": pl.Int64, "customer_id": pl.Utf8,
+              "channel": pl.Utf8, "recipient": pl.Utf8, "text": pl.Utf8, "etr": UTC_TIME,
+              "due_at": UTC_TIME, "created_at": UTC_TIME, "seq": pl.Int64,
+              "released_at": UTC_TIME, "dedupe_key": pl.Utf8}
+"""A notice row as :func:`~gridtopo.db.bulk.bulk_insert` writes it."""
 MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 
 
@@ -202,12 +210,20 @@ class NoticeRules:
     def text(self, kind: str, event: dict[str, Any], customer_id: str,
              etr: dt.datetime | None) -> str:
         """The notice's text from its template."""
+        return self.writer(kind, event, etr)(customer_id)
+
+    def writer(self, kind: str, event: dict[str, Any], etr: dt.datetime | None
+               ) -> Callable[[str], str]:
+        """The text of ``kind`` about ``event`` for any customer id: the event's fields are
+        filled once, the customer's for each notice."""
         etr_text = f"预计{self.local(etr)}恢复供电" if etr else "恢复时间正在确定"
         reason = event.get("reason") or ("设备检修" if event["kind"] == "planned" else "线路故障")
-        return self.templates[kind].format(
-            customer_id=customer_id, event_id=event["id"], reason=reason,
-            start=self.local(event["started_at"]), end=self.local(event.get("expected_end")),
-            etr=self.local(etr), etr_text=etr_text)
+        fields = {"event_id": event["id"], "reason": reason,
+                  "start": self.local(event["started_at"]),
+                  "end": self.local(event.get("expected_end")), "etr": self.local(etr),
+                  "etr_text": etr_text}
+        template = self.templates[kind]
+        return lambda customer_id: template.format(customer_id=customer_id, **fields)
 
 
 @dataclass
@@ -271,12 +287,13 @@ class NoticeWriter:
         """One ``kind`` notice about ``event`` to each of ``people``, wanted at ``wanted``."""
         self.counts.update(people.skipped)
         due = max(self.rules.due(kind, wanted), self.now)
+        text = self.rules.writer(kind, event, etr)
         for customer, phone, channel in zip(people.ids, people.phones, people.channels,
                                             strict=True):
             self.rows.append({
                 "kind": kind, "status": "pending", "event_id": event["id"],
                 "customer_id": customer, "channel": channel, "recipient": phone,
-                "text": self.rules.text(kind, event, customer, etr), "etr": etr, "due_at": due,
+                "text": text(customer), "etr": etr, "due_at": due,
                 "created_at": self.now, "seq": None, "released_at": None,
                 "dedupe_key": f"{kind}:{event['id']}:{customer}{key}"})
             self.counts[kind] += 1
@@ -300,8 +317,7 @@ class NoticeWriter:
         first = next_seq(self.conn)
         for seq, row in enumerate(due, first):
             row.update(seq=seq, status="released", released_at=self.now)
-        for start in range(0, len(rows), CHUNK):
-            self.conn.execute(insert(Notice), rows[start:start + CHUNK])
+        bulk_insert(self.conn, "notices", pl.DataFrame(rows, schema=ROW_SCHEMA))
         if due:
             queue(self.conn, first, first + len(due) - 1, self.now)
         self.rows = []
