@@ -23,6 +23,7 @@ from gridtopo.cli import (
     ingest,
     outage,
     predictions,
+    report,
     service,
     switching,
     trace,
@@ -66,6 +67,7 @@ for command in (
     export.export, export.snapshot, trace.trace, outage.outage, switching.switching,
     service.index_group,
     service.apikey, service.serve, customer.customer, calls.calls, predictions.predictions,
+    report.report,
 ):
     main.add_command(command)
 
