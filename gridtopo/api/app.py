@@ -55,6 +55,7 @@ from gridtopo.api.middleware import BodyLimit, StatusFastPath
 from gridtopo.api.openapi import openapi_document
 from gridtopo.api.predictor import PREDICT_SECONDS, PredictionLoop
 from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
+from gridtopo.api.reliability_routes import router as reliability_router
 from gridtopo.api.routes import router
 from gridtopo.api.served import POLL_SECONDS, ServedModel
 from gridtopo.api.service import Service
@@ -103,6 +104,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.exception_handler(HTTPException)(on_http_error)
     app.include_router(router)
     app.include_router(call_router)
+    app.include_router(reliability_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 

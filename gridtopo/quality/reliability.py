@@ -53,8 +53,10 @@ May 2024 and one 3-minute trip:
 
 from __future__ import annotations
 
+import calendar
 import csv
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,7 +71,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gridtopo.clock import as_utc, utcnow
 from gridtopo.db.models import OutageEvent
-from gridtopo.errors import GridtopoError, InputError, OutputExistsError
+from gridtopo.errors import GridtopoError, InputError, OutputExistsError, snippet
 from gridtopo.outages.events import EVENT_KINDS
 from gridtopo.quality.regions import UNKNOWN, station_regions
 from gridtopo.topology.index import QueryIndex
@@ -79,6 +81,8 @@ LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 """The time zone whose calendar months the report counts in (China Standard Time, UTC+8)."""
 MIN_MINUTES = 5.0
 """IEEE 1366: an interruption longer than this many minutes is sustained, else momentary."""
+MAX_MONTHS = 240
+"""Longest period one report covers (20 years), so that rows per month stay a report."""
 DIMENSIONS = ("month", "kind", "region", "feeder")
 """What rows can be grouped by, in the order their columns appear."""
 NO_FEEDER = ""
@@ -101,14 +105,16 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
 def parse_month(value: str) -> tuple[int, int]:
-    """``YYYY-MM`` as (year, month); :class:`ReliabilityInputError` otherwise.
+    """``YYYY-MM`` (years 1900–9999) as (year, month); :class:`ReliabilityInputError`
+    otherwise.
 
     >>> parse_month("2024-05")
     (2024, 5)
     """
     found = _MONTH.match(value.strip())
-    if not found or not 1 <= int(found.group(2)) <= 12:
-        raise ReliabilityInputError(f"{value!r} is not a month such as 2024-05 (YYYY-MM)")
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 1900:
+        raise ReliabilityInputError(f"{snippet(value)} is not a month such as 2024-05 "
+                                    "(YYYY-MM, from 1900)")
     return int(found.group(1)), int(found.group(2))
 
 
@@ -122,20 +128,13 @@ def month_of(moment: dt.datetime) -> str:
 
 
 def month_minutes(month: str) -> float:
-    """Minutes in a local calendar month (China has no daylight saving: days × 1440).
+    """Minutes in a calendar month: days × 1440 (China keeps no daylight saving time).
 
     >>> month_minutes("2024-02"), month_minutes("2023-02")
     (41760.0, 40320.0)
     """
-    start, end = _month_bounds(month)
-    return (end - start).total_seconds() / 60
-
-
-def _month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
     year, number = parse_month(month)
-    start = dt.datetime(year, number, 1, tzinfo=LOCAL_TIME)
-    end = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=LOCAL_TIME)
-    return start, end
+    return float(calendar.monthrange(year, number)[1] * 1440)
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -148,6 +147,9 @@ def months_between(first: str, last: str) -> list[str]:
     end = parse_month(last)
     if (year, month) > end:
         raise ReliabilityInputError(f"the period starts ({first}) after it ends ({last})")
+    if (end[0] - year) * 12 + end[1] - month >= MAX_MONTHS:
+        raise ReliabilityInputError(f"the period {first} to {last} is longer than "
+                                    f"{MAX_MONTHS} months: ask for a shorter one")
     found = []
     while (year, month) <= end:
         found.append(f"{year:04d}-{month:02d}")
@@ -312,8 +314,9 @@ def reliability_report(
     dims = [d for d in DIMENSIONS if d in dims]
     if kind is not None and kind not in EVENT_KINDS:
         raise ReliabilityInputError(f"unknown outage kind {kind!r}: use planned or unplanned")
-    if min_minutes < 0:
-        raise ReliabilityInputError(f"--min-minutes must not be negative (got {min_minutes})")
+    if not math.isfinite(min_minutes) or min_minutes < 0:
+        raise ReliabilityInputError(f"min_minutes must be a number of minutes, 0 or more "
+                                    f"(got {min_minutes})")
     kinds = [kind] if kind else list(EVENT_KINDS)
     spatial = "feeder" in dims or "region" in dims
     loaded = [_event(index, *row) for row in _closed_events(engine, kinds)]
