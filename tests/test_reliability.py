@@ -375,8 +375,13 @@ def test_cli_report_reliability(model_db_url: str, model_engine: Engine, index: 
         assert float(r["saidi"]) == pytest.approx(len(event.out & cs) * 61 / len(cs))
     again = run(model_db_url, "report", "reliability", "--csv", str(out))
     assert again.exit_code == 2 and "exists" in again.stderr
-    forced = run(model_db_url, "report", "reliability", "--csv", str(out), "--force")
+    forced = run(model_db_url, "report", "reliability", "--csv", str(out), "--force",
+                 "--zh-headers")
     assert forced.exit_code == 0 and "SAIFI" in forced.stdout and "wrote 1 rows" in forced.stdout
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        header, totals = list(csv.reader(f))
+    assert header[0] == "customers_served 用户总数" and "saifi 系统平均停电频率" in header
+    assert int(totals[0]) == len(everyone) and int(totals[2]) == len(event.out)
 
     human = run(model_db_url, "report", "reliability", "--by", "feeder")
     assert human.exit_code == 0 and all(f in human.stdout for f in by_feeder)

@@ -41,11 +41,13 @@ def report() -> None:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the rows to this CSV file (UTF-8 with BOM, for Excel).")
 @click.option("--force", is_flag=True, help="Replace an existing --csv file.")
+@click.option("--zh-headers", is_flag=True,
+              help="--csv column names in English and Chinese (saifi 系统平均停电频率).")
 @json_option
 @pass_settings
 def reliability(settings: Settings, by: tuple[str, ...], start: str | None, end: str | None,
                 kind: str | None, min_minutes: float, csv_path: Path | None, force: bool,
-                as_json: bool) -> None:
+                zh_headers: bool, as_json: bool) -> None:
     """SAIFI, SAIDI, CAIDI, ASAI (RS-1) and MAIFI of the closed outage events (IEEE 1366).
 
     Events count in the month of their start in Asia/Shanghai time. Totals use the stored
@@ -57,7 +59,8 @@ def reliability(settings: Settings, by: tuple[str, ...], start: str | None, end:
                                   kind=kind, min_minutes=min_minutes)
     if csv_path is not None:
         data["csv"] = {"path": str(csv_path),
-                       "rows": lib.write_csv(data, csv_path, overwrite=force)}
+                       "rows": lib.write_csv(data, csv_path, overwrite=force,
+                                             chinese=zh_headers)}
     emit(data, as_json, _human)
 
 

@@ -95,6 +95,17 @@ CSV_COLUMNS = (
 )
 """The columns of :func:`write_csv`, in order (those of a dimension not grouped by are left
 out)."""
+CSV_CHINESE = {
+    "month": "月份", "kind": "停电性质", "region": "地区", "feeder_id": "线路",
+    "customers_served": "用户总数", "events": "停电次数",
+    "customers_interrupted": "停电用户数", "customer_minutes": "停电时户数(户·分钟)",
+    "saifi": "系统平均停电频率", "saidi": "系统平均停电时间(分钟)",
+    "caidi": "用户平均停电持续时间(分钟)", "asai": "供电可靠率RS-1",
+    "momentary_events": "瞬时停电次数", "momentary_interruptions": "瞬时停电用户数",
+    "maifi": "平均短时停电频率", "period_minutes": "统计期分钟数",
+    "network_changed": "网络已变化",
+}
+"""The Chinese name of each CSV column, for ``chinese`` headers."""
 
 
 class ReliabilityInputError(InputError):
@@ -431,15 +442,19 @@ def _keys(dims: Sequence[str], months: Sequence[str], kinds: Sequence[str],
     return keys
 
 
-def write_csv(report: dict[str, Any], path: Path, *, overwrite: bool = False) -> int:
+def write_csv(report: dict[str, Any], path: Path, *, overwrite: bool = False,
+              chinese: bool = False) -> int:
     """Write the report's rows (or its totals, when it has no rows) to ``path`` as CSV in
     UTF-8 with a byte-order mark, so that Excel opens it as Unicode; the number of rows.
-    An existing file is replaced only with ``overwrite`` (else :class:`OutputExistsError`).
+    Column names are English (:data:`CSV_COLUMNS`), with ``chinese`` followed by the Chinese
+    name (:data:`CSV_CHINESE`), e.g. ``saifi 系统平均停电频率``. An existing file is replaced
+    only with ``overwrite`` (else :class:`OutputExistsError`).
 
     >>> n = write_csv({"by": ["month"], "rows": [{"month": "2024-05", "saifi": 0.5}]},
-    ...               Path("r.csv"))
-    >>> Path("r.csv").read_bytes()[:3] == b"\\xef\\xbb\\xbf", n
-    (True, 1)
+    ...               Path("r.csv"), chinese=True)
+    >>> raw = Path("r.csv").read_bytes()
+    >>> raw[:3].hex(), n, raw.decode("utf-8-sig").split(",")[:2]
+    ('efbbbf', 1, ['month 月份', 'customers_served 用户总数'])
     """
     dims = {("feeder_id" if d == "feeder" else d) for d in report["by"]}
     names = {"month", "kind", "region", "feeder_id"}
@@ -448,7 +463,7 @@ def write_csv(report: dict[str, Any], path: Path, *, overwrite: bool = False) ->
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists (use --force to replace it)")
     with path.open("w", encoding="utf-8-sig", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(out)
+        writer.writerow([f"{c} {CSV_CHINESE[c]}" if chinese else c for c in columns])
+        writer.writerows([row.get(c, "") for c in columns] for row in rows)
     return len(rows)
