@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import networkx as nx
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, text
 
-from gridtopo.api.app import create_app
-from gridtopo.api.keys import create_key
 from gridtopo.cli.main import main
 from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import read_network
@@ -35,7 +32,6 @@ from gridtopo.outages import events as outages
 from gridtopo.quality.regions import station_regions
 from gridtopo.quality.reliability import ReliabilityInputError, reliability_report
 from gridtopo.topology.index import QueryIndex, load_index
-from tests.test_api_calls import _serve
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 from tests.test_topology_index import SWITCHING
 
@@ -393,39 +389,3 @@ def test_cli_report_reliability(model_db_url: str, model_engine: Engine, index: 
     wrong = run(model_db_url, "report", "reliability", "--by", "street")
     assert wrong.exit_code == 2
 
-
-# --------------------------------------------------------------------------- HTTP API
-
-
-def test_api_reliability(model_engine: Engine, index: QueryIndex, oracle: Oracle) -> None:
-    by_feeder = feeder_customers(model_engine, oracle)
-    everyone = set().union(*by_feeder.values())
-    fuse, _ = _fuse_with_customers(oracle)
-    start = dt.datetime(2026, 2, 27, 23, 0, tzinfo=UTC)  # 07:00 on 28 February in Shanghai
-    event = declare_closed(model_engine, index, oracle, [fuse], start, 30)
-    reader = create_key(model_engine, "reports", ["outage:read"])[0]
-    caller = create_key(model_engine, "ivr", ["calls:write"])[0]
-    app = create_app(model_engine, index, refresh_seconds=0, key_cache_seconds=0)
-    with _serve(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-        url = "/v1/reliability"
-        assert client.get(url).status_code == 401
-        assert client.get(url, headers={"X-API-Key": caller}).status_code == 403
-        answer = client.get(url, params=[("by", "feeder"), ("by", "month"), ("from", "2026-01"),
-                                         ("to", "2026-02"), ("kind", "unplanned")],
-                            headers={"X-API-Key": reader})
-        assert answer.status_code == 200, answer.text
-        data = answer.json()
-        assert data["period"]["from"] == "2026-01" and data["kind"] == "unplanned"
-        minutes = month_minutes("2026-01") + month_minutes("2026-02")
-        check(data["totals"], expect([event], everyone, len(everyone), minutes), events=1)
-        feb = {r["feeder_id"]: r for r in data["rows"] if r["month"] == "2026-02"}
-        assert set(feb) == set(by_feeder)
-        for feeder, row in feb.items():
-            cs = by_feeder[feeder]
-            check(row, expect([event], cs, len(cs), month_minutes("2026-02")))
-        for params in ({"from": "2026-13"}, {"from": "2026-05", "to": "2026-01"},
-                       {"from": "1900-01", "to": "2026-01"}, {"by": "street"},
-                       {"min_minutes": "-1"}, {"kind": "forced"}):
-            refused = client.get(url, params=params, headers={"X-API-Key": reader})
-            assert refused.status_code == 422, (params, refused.text)
-            assert refused.headers["content-type"].startswith("application/problem+json")
