@@ -45,7 +45,6 @@ from starlette.exceptions import HTTPException
 
 from gridtopo import __version__
 from gridtopo.api.call_routes import router as call_router
-from gridtopo.api.deliverer import DELIVER_SECONDS, DeliveryLoop
 from gridtopo.api.limits import (
     BODY_TIMEOUT_SECONDS,
     LIMIT_ENV,
@@ -53,7 +52,6 @@ from gridtopo.api.limits import (
     PersonalDataLimit,
 )
 from gridtopo.api.middleware import BodyLimit, StatusFastPath
-from gridtopo.api.notice_routes import router as notice_router
 from gridtopo.api.openapi import openapi_document
 from gridtopo.api.predictor import PREDICT_SECONDS, PredictionLoop
 from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
@@ -63,7 +61,6 @@ from gridtopo.api.service import Service
 from gridtopo.db import open_engine
 from gridtopo.errors import GridtopoError
 from gridtopo.outages.grouping import PredictionRules
-from gridtopo.outages.notices import RULES_ENV, NoticeRules
 from gridtopo.topology.index import QueryIndex, read_index
 
 
@@ -73,15 +70,10 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                personal_per_minute: int = PERSONAL_PER_MINUTE,
                body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
                predict_seconds: float = PREDICT_SECONDS,
-               prediction_rules: PredictionRules | None = None,
-               notice_rules: NoticeRules | None = None,
-               deliver_seconds: float = DELIVER_SECONDS) -> FastAPI:
+               prediction_rules: PredictionRules | None = None) -> FastAPI:
     """The API over ``engine``'s model — ``index`` when given, else the database's own,
     loaded or built — following the database's newer models unless not ``follow``; while
-    it runs, predictions are updated every ``predict_seconds`` and released notices pushed to
-    the webhooks every ``deliver_seconds`` (0: not by this worker); event changes write
-    customer notices by ``notice_rules`` (default
-    :class:`~gridtopo.outages.notices.NoticeRules`)."""
+    it runs, predictions are updated every ``predict_seconds``."""
     served = ServedModel(engine, index, follow=follow, poll_seconds=poll_seconds)
     service = Service(engine, served, refresh_seconds=refresh_seconds,
                       key_cache_seconds=key_cache_seconds, touch_seconds=touch_seconds,
@@ -89,15 +81,12 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
 
     predictor = PredictionLoop(engine, served, prediction_rules or PredictionRules(),
                                predict_seconds)
-    deliverer = DeliveryLoop(engine, deliver_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         served.start()
         predictor.start()
-        deliverer.start()
         yield
-        deliverer.stop()
         predictor.stop()
         served.stop()
         service.finish_writes()
@@ -106,8 +95,6 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
                   description=(__doc__ or "").split(">>>")[0], lifespan=lifespan)
     app.state.service = service
     app.state.predictor = predictor
-    app.state.notice_rules = notice_rules or NoticeRules()
-    app.state.deliverer = deliverer
     app.add_middleware(BodyLimit, timeout=body_timeout_seconds)
     app.add_middleware(StatusFastPath, service=service)
     app.add_middleware(CatchAll)
@@ -116,7 +103,6 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.exception_handler(HTTPException)(on_http_error)
     app.include_router(router)
     app.include_router(call_router)
-    app.include_router(notice_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
@@ -124,12 +110,9 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn workers: the database from ``$GRIDTOPO_DB``; the index from
     ``$GRIDTOPO_INDEX`` when set (served as is, never switched), else the database's own,
-    followed; the personal-data limit from ``$GRIDTOPO_PERSONAL_LIMIT``; the notice rules
-    from the TOML file ``$GRIDTOPO_NOTICE_RULES``."""
+    followed; the personal-data limit from ``$GRIDTOPO_PERSONAL_LIMIT``."""
     engine = open_engine(os.environ.get("GRIDTOPO_DB"))
     given = os.environ.get("GRIDTOPO_INDEX")
     limit = int(os.environ.get(LIMIT_ENV) or PERSONAL_PER_MINUTE)
-    rules = os.environ.get(RULES_ENV)
     return create_app(engine, read_index(Path(given)) if given else None,
-                      follow=not given, personal_per_minute=limit,
-                      notice_rules=NoticeRules.from_toml(rules) if rules else None)
+                      follow=not given, personal_per_minute=limit)
