@@ -24,6 +24,7 @@ from gridtopo.cli import (
     notices,
     outage,
     predictions,
+    report,
     service,
     switching,
     trace,
@@ -67,7 +68,7 @@ for command in (
     export.export, export.snapshot, trace.trace, outage.outage, switching.switching,
     service.index_group,
     service.apikey, service.serve, customer.customer, calls.calls, predictions.predictions,
-    notices.notices,
+    notices.notices, report.report,
 ):
     main.add_command(command)
 

@@ -84,10 +84,11 @@ TEMPLATES: dict[str, str] = {
 ``end``, ``etr``, ``etr_text`` (local times, ``M月D日HH:MM``)."""
 
 UTC_TIME = pl.Datetime("us", "UTC")
-ROW_SCHEMA: dict[str, Any] = {"kind": pl.Utf8, "status": pl.Utf8, "event_id": pl.Int64, "customer_id": pl.Utf8,
-              "channel": pl.Utf8, "recipient": pl.Utf8, "text": pl.Utf8, "etr": UTC_TIME,
-              "due_at": UTC_TIME, "created_at": UTC_TIME, "seq": pl.Int64,
-              "released_at": UTC_TIME, "dedupe_key": pl.Utf8}
+ROW_SCHEMA: dict[str, Any] = {
+    "kind": pl.Utf8, "status": pl.Utf8, "event_id": pl.Int64, "customer_id": pl.Utf8,
+    "channel": pl.Utf8, "recipient": pl.Utf8, "text": pl.Utf8, "etr": UTC_TIME,
+    "due_at": UTC_TIME, "created_at": UTC_TIME, "seq": pl.Int64, "released_at": UTC_TIME,
+    "dedupe_key": pl.Utf8}
 """A notice row as :func:`~gridtopo.db.bulk.bulk_insert` writes it."""
 MOBILE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
 
