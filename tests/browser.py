@@ -3,7 +3,7 @@
 :func:`chromium` runs the browser with a throw-away profile and no network of its own
 (skipped when chromium is missing, failed under CI); :func:`png_rgb` decodes an 8-bit,
 non-interlaced RGB or RGBA PNG (what chromium writes) with zlib, and :func:`count_colour`
-counts the pixels of one colour in it.
+counts the pixels of one colour in it (in a box: :func:`colour_box`).
 """
 
 from __future__ import annotations
@@ -92,9 +92,31 @@ def png_rgb(path: Path) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-def count_colour(path: Path, rgb: tuple[int, int, int], tolerance: int = 0) -> int:
-    """Pixels of the screenshot ``path`` within ``tolerance`` of ``rgb`` in every channel."""
-    _, _, rows = png_rgb(path)
-    pixels = np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 3).astype(np.int16)
-    close = np.abs(pixels - np.array(rgb, dtype=np.int16)) <= tolerance
-    return int(close.all(axis=1).sum())
+def _pixels(path: Path) -> np.ndarray:
+    """The screenshot as a (height, width, 3) int16 array."""
+    width, height, rows = png_rgb(path)
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, 3) \
+        .astype(np.int16)
+
+
+def _matches(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int) -> np.ndarray:
+    return np.asarray((np.abs(pixels - np.array(rgb, dtype=np.int16)) <= tolerance).all(axis=2))
+
+
+def colour_box(path: Path, rgb: tuple[int, int, int]) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the pixels of colour ``rgb``, None when there are none."""
+    ys, xs = np.nonzero(_matches(_pixels(path), rgb, 0))
+    if not xs.size:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def count_colour(path: Path, rgb: tuple[int, int, int], tolerance: int = 0,
+                 within: tuple[int, int, int, int] | None = None) -> int:
+    """Pixels of the screenshot ``path`` within ``tolerance`` of ``rgb`` in every channel,
+    inside the box ``within`` (left, top, right, bottom) when given."""
+    pixels = _pixels(path)
+    if within is not None:
+        left, top, right, bottom = within
+        pixels = pixels[max(top, 0):bottom, max(left, 0):right]
+    return int(_matches(pixels, rgb, tolerance).sum())

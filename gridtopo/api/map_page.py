@@ -21,6 +21,9 @@ CURRENT_COLOUR = (214, 39, 40)
 """The colour of an outage now (停电中): lines, points and the table's marks."""
 PLANNED_COLOUR = (242, 142, 28)
 """The colour of a planned outage (计划停电)."""
+EXTENT_GREY = (235, 238, 241)
+"""The fill of the network's extent, the map's light grey frame (a tinted grey: no
+anti-aliased text has it)."""
 REFRESH_SECONDS = 60
 
 
@@ -137,7 +140,7 @@ td.num { text-align: right; }
       var a = project([feed.extent[0], feed.extent[3]]);
       var b = project([feed.extent[2], feed.extent[1]]);
       svg.appendChild(el("svg:rect", {x: a[0], y: a[1], width: Math.max(b[0] - a[0], 1),
-        height: Math.max(b[1] - a[1], 1), fill: "#f0f0f0", stroke: "#c8c8c8"}));
+        height: Math.max(b[1] - a[1], 1), fill: "@GREY@", stroke: "#c8c8c8"}));
     }
     var order = feed.features.slice().sort(function (f, g) {  // current drawn last, on top
       return (f.properties.status === "current") - (g.properties.status === "current");
@@ -246,6 +249,6 @@ def map_page(feed: bytes) -> bytes:
     """The page, starting with the GeoJSON ``feed`` (as the feed route answers it)."""
     page = (_PAGE.replace("@CURRENT@", _hex(CURRENT_COLOUR))
             .replace("@PLANNED@", _hex(PLANNED_COLOUR))
-            .replace("@REFRESH@", str(REFRESH_SECONDS)))
+            .replace("@GREY@", _hex(EXTENT_GREY)).replace("@REFRESH@", str(REFRESH_SECONDS)))
     head, tail = page.encode().split(b"@FEED@")
     return head + embed_json(feed) + tail
