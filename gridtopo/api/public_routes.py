@@ -63,6 +63,8 @@ FEATURE_PROPERTIES: dict[str, Any] = {
     "feeder_id": _NULLABLE_TEXT, "feeder_name": _NULLABLE_TEXT, "region": _NULLABLE_TEXT,
     "area_code": _NULLABLE_TEXT, "area_name": _NULLABLE_TEXT, "transformer_id": _NULLABLE_TEXT,
 }
+AREA_ONLY = ("area_code", "area_name", "transformer_id")
+"""The properties only an area feature has."""
 FEED_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["type", "features"],
     "properties": {
@@ -78,7 +80,8 @@ FEED_SCHEMA: dict[str, Any] = {
                 "geometry": {"type": ["object", "null"],
                              "description": "MultiLineString, Polygon or MultiPoint (feeder), "
                                             "Point (area), WGS 84 lon/lat"},
-                "properties": {"type": "object", "required": list(FEATURE_PROPERTIES),
+                "properties": {"type": "object", "required": [
+                    name for name in FEATURE_PROPERTIES if name not in AREA_ONLY],
                                "properties": FEATURE_PROPERTIES}}}}}}
 
 
