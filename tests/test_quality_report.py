@@ -3,11 +3,7 @@ the GX checkpoint's results are stored with the audit run and its data docs are 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -18,26 +14,10 @@ from gridtopo.quality.audit import run_audit
 from gridtopo.quality.config import load_config, parse_now
 from gridtopo.quality.report import write_report
 from gridtopo.quality.scores import trend
+from tests.browser import chromium
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 SUITES = {"completeness", "validity", "uniqueness", "consistency", "timeliness"}
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run headless chromium with a throw-away profile; skip (fail under CI) when missing."""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        reason = "chromium is not installed (scripts/setup-system.sh installs it)"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true: the browser test must run")
-        pytest.skip(reason)
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", "--window-size=1400,2000", *args],
-            capture_output=True, text=True, timeout=60, check=True)
 
 
 @pytest.mark.slow

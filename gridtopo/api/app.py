@@ -1,13 +1,14 @@
 """The outage-impact HTTP API (FastAPI; OpenAPI at ``/docs``) that notifiers and channels query.
 
-Every ``/v1`` route needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer gt_…``,
-one key, once) with the route's scope: ``outage:read`` to ask, ``outage:write`` to declare and
-close events and decide on predicted outages, ``calls:write`` to send trouble calls and meter
-events; names, phones and addresses are masked unless the key also has
-``personal:read``, and then count against the key's limit of personal data (1,000 customers
-a minute by default) and are logged (``gridtopo apikey access-log``). Impact and declare
-bodies take ``devices`` to open and ``close``, normally-open ties a switching plan closes to
-pick up load (转供); answers show ``closed`` and what each tie picks up.
+Every ``/v1`` route but the public outage feed ``/v1/outages.geojson`` (and its page ``/map``:
+counts only, no personal data) needs an API key (``X-API-Key: gt_…`` or ``Authorization: Bearer
+gt_…``, one key, once) with the route's scope: ``outage:read`` to ask, ``outage:write`` to
+declare and close events and decide on predicted outages, ``calls:write`` to send trouble calls
+and meter events; names, phones and addresses are masked unless the key also has
+``personal:read``, and then count against the key's limit of personal data (1,000 customers a
+minute by default) and are logged (``gridtopo apikey access-log``). Impact and declare bodies
+take ``devices`` to open and ``close``, normally-open ties a switching plan closes to pick up
+load (转供); answers show ``closed`` and what each tie picks up.
 
 Errors are RFC 7807 problem documents (``application/problem+json``: type, title, status,
 detail): 400 more than one key; 401 no, bad, expired or revoked key (checked before anything
@@ -57,6 +58,7 @@ from gridtopo.api.notice_routes import router as notice_router
 from gridtopo.api.openapi import openapi_document
 from gridtopo.api.predictor import PREDICT_SECONDS, PredictionLoop
 from gridtopo.api.problems import CatchAll, on_gridtopo_error, on_http_error, on_invalid
+from gridtopo.api.public_routes import router as public_router
 from gridtopo.api.routes import router
 from gridtopo.api.served import POLL_SECONDS, ServedModel
 from gridtopo.api.service import Service
@@ -117,6 +119,7 @@ def create_app(engine: Engine, index: QueryIndex | None = None, *, follow: bool 
     app.include_router(router)
     app.include_router(call_router)
     app.include_router(notice_router)
+    app.include_router(public_router)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
