@@ -29,9 +29,9 @@ from gridtopo.cli.main import main
 from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import read_network
 from gridtopo.outages import events as outages
-from gridtopo.quality.regions import station_regions
 from gridtopo.quality.reliability import ReliabilityInputError, reliability_report
 from gridtopo.topology.index import QueryIndex, load_index
+from gridtopo.topology.regions import station_regions
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 from tests.test_topology_index import SWITCHING
 

@@ -34,7 +34,7 @@ from gridtopo.api.served import ModelSnapshot
 from gridtopo.api.service import Service, run_header
 from gridtopo.db.models import Feeder, Station
 from gridtopo.outages.public import StateVersion, network_extent, public_feed, state_version
-from gridtopo.quality.regions import station_regions
+from gridtopo.topology.regions import station_regions
 
 router = APIRouter(route_class=KeyedRoute)
 PUBLIC_PATHS = ("/health", "/v1/outages.geojson", "/map")
@@ -139,7 +139,7 @@ class PublicFeedCache:
 
 
 def feeder_regions(engine: Engine) -> dict[str, str]:
-    """Feeder id → the region (city) of its station (:mod:`gridtopo.quality.regions`)."""
+    """Feeder id → the region (city) of its station (:mod:`gridtopo.topology.regions`)."""
     with engine.connect() as conn:
         rows = conn.execute(select(Feeder.feeder_id, Station.station_id, Station.station_name,
                                    func.ST_X(Station.geom), func.ST_Y(Station.geom))

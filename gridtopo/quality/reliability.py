@@ -28,7 +28,7 @@ event is listed in ``network_changed_events`` and every row it contributes to ha
 ``network_changed: true``: the breakdown then does not add up to the totals, visibly.
 **Customers served** are the active customers on each feeder in the current index (normal
 switching state); the model's are those on any feeder. A feeder's region is its station's
-(:func:`~gridtopo.quality.regions.station_regions`).
+(:func:`~gridtopo.topology.regions.station_regions`).
 
 On the doctest model (2,458 active customers linked to two feeders), one 90-minute fault in
 May 2024 and one 3-minute trip:
@@ -73,9 +73,9 @@ from gridtopo.clock import as_utc, utcnow
 from gridtopo.db.models import OutageEvent
 from gridtopo.errors import GridtopoError, InputError, OutputExistsError, snippet
 from gridtopo.outages.events import EVENT_KINDS
-from gridtopo.quality.regions import UNKNOWN, station_regions
 from gridtopo.topology.index import QueryIndex
 from gridtopo.topology.queries import impact
+from gridtopo.topology.regions import UNKNOWN, station_regions
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 """The time zone whose calendar months the report counts in (China Standard Time, UTC+8)."""

@@ -11,7 +11,7 @@ Scores look at the chain from the customer's side (站线变户): a customer cou
 Each score is the share of customers that pass, in [0, 1]; ``overall`` is their mean. Findings
 of severity ``info`` and findings a steward ``waived`` do not count. A customer without a chain
 is scored on the feeder its area's or its own 线路名称 names (or only in the province when none
-matches). Region: see :mod:`gridtopo.quality.regions`.
+matches). Region: see :mod:`gridtopo.topology.regions`.
 
 >>> from gridtopo.quality.audit import run_audit
 >>> from gridtopo.quality.config import load_config
@@ -28,8 +28,8 @@ from sqlalchemy import Connection
 from gridtopo.db.bulk import bulk_insert
 from gridtopo.db.read.frames import read_frame
 from gridtopo.quality.facts import Facts
-from gridtopo.quality.regions import station_regions
 from gridtopo.reconcile.areas import match_area_feeders
+from gridtopo.topology.regions import station_regions
 
 SCORES = ("completeness", "accuracy", "timeliness")
 DIMENSION_SCORE = {"completeness": "completeness", "timeliness": "timeliness"}
