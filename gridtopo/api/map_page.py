@@ -11,7 +11,7 @@ Every text of the feed reaches the page through ``textContent`` or an SVG attrib
 ``setAttribute``, never parsed as HTML; the embedded feed is JSON whose ``<``, ``>`` and ``&``
 are written as ``\\u003c`` … so that no reason text can close the script element:
 
->>> b"</script>" in map_page(b'{"cause": "</script><b>"}')
+>>> b"</script><b>" in map_page(b'{"cause": "</script><b>"}')
 False
 """
 
