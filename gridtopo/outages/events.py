@@ -156,12 +156,7 @@ def close(engine: Engine, event_id: int, *, ended_at: dt.datetime | None = None,
     ('closed', 1254, 112860.0)
     """
     with Session(engine) as session, session.begin():
-        event = session.get(OutageEvent, event_id, options=[selectinload(OutageEvent.devices)])
-        if event is None:
-            raise EventNotFoundError(event_id)
-        if event.status == "closed":
-            raise EventStateError(f"outage event {event_id} is already closed "
-                                  f"(ended {as_utc(event.ended_at)})")
+        event = _active(session, event_id)
         end = as_utc(ended_at) or now_seconds()
         start = as_utc(event.started_at)
         assert start is not None
@@ -198,12 +193,7 @@ def set_etr(engine: Engine, index: QueryIndex, event_id: int, expected_end: dt.d
     """
     end = as_utc(expected_end)
     with Session(engine) as session, session.begin():
-        event = session.get(OutageEvent, event_id, options=[selectinload(OutageEvent.devices)])
-        if event is None:
-            raise EventNotFoundError(event_id)
-        if event.status == "closed":
-            raise EventStateError(f"outage event {event_id} is closed: its end is "
-                                  f"{as_utc(event.ended_at)}")
+        event = _active(session, event_id)
         start = as_utc(event.started_at)
         if end <= start:
             raise EventStateError(f"expected end {end.isoformat()} is not after the start "
@@ -215,6 +205,18 @@ def set_etr(engine: Engine, index: QueryIndex, event_id: int, expected_end: dt.d
         counts = notices.on_etr(session.connection(), index, data, others,
                                 notice_rules or NoticeRules(), now_seconds())
         return {**data, "notices": counts}
+
+
+def _active(session: Session, event_id: int) -> OutageEvent:
+    """The active event ``event_id`` with its devices; :class:`EventNotFoundError` or
+    :class:`EventStateError` (closed already) otherwise."""
+    event = session.get(OutageEvent, event_id, options=[selectinload(OutageEvent.devices)])
+    if event is None:
+        raise EventNotFoundError(event_id)
+    if event.status == "closed":
+        raise EventStateError(f"outage event {event_id} is already closed "
+                              f"(ended {as_utc(event.ended_at)})")
+    return event
 
 
 def get_event(engine: Engine, event_id: int) -> dict[str, Any]:
