@@ -17,6 +17,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -24,6 +25,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from gridtopo.db import open_engine, upgrade
+from gridtopo.topology.index import QueryIndex, load_index
+
+if TYPE_CHECKING:
+    from tests.test_outage_events import Oracle
 
 PG_ADMIN_URL = os.environ.get(
     "GRIDTOPO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -262,3 +267,21 @@ def feeders_engine(backend: str, tmp_path: Path,
         eng = open_engine(url)
         yield eng
         eng.dispose()
+
+
+# ------------------------------------------- the ingested model's index and its oracle
+
+
+@pytest.fixture
+def index(model_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QueryIndex:
+    """The query index of ``model_engine``'s model."""
+    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
+    return load_index(model_engine)
+
+
+@pytest.fixture
+def oracle(model_engine: Engine) -> Oracle:
+    """Who is out when devices open, by networkx over ``model_engine``'s rows."""
+    from tests.test_outage_events import Oracle
+
+    return Oracle(model_engine)

@@ -24,21 +24,10 @@ from gridtopo.outages import events as outages
 from gridtopo.outages import notices
 from gridtopo.outages.notices import NoticeRules, set_opt_out
 from gridtopo.outages.outbox import feed, release_due
-from gridtopo.topology.index import QueryIndex, load_index
+from gridtopo.topology.index import QueryIndex
 from tests.test_outage_events import Oracle, _fuse_with_customers
 
 QUIET_OFF = NoticeRules(quiet_hours=("00:00", "00:00"))
-
-
-@pytest.fixture
-def index(model_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QueryIndex:
-    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
-    return load_index(model_engine)
-
-
-@pytest.fixture
-def oracle(model_engine: Engine) -> Oracle:
-    return Oracle(model_engine)
 
 
 def phones(engine: Engine) -> dict[str, str | None]:

@@ -35,17 +35,6 @@ MIN_AFFECTED = 20
 business (a single call is answered, not predicted)."""
 
 
-@pytest.fixture
-def index(model_engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> QueryIndex:
-    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
-    return load_index(model_engine)
-
-
-@pytest.fixture
-def oracle(model_engine: Engine) -> Oracle:
-    return Oracle(model_engine)
-
-
 def _state(engine: Engine, index: QueryIndex) -> OutageState:
     return OutageState.load(engine, index, at=T0 + dt.timedelta(hours=1))
 

@@ -32,7 +32,7 @@ from gridtopo.errors import InputError
 from gridtopo.outages import events as outages
 from gridtopo.outages import state as outage_state
 from gridtopo.outages.predict import predict_outage, read_calls
-from gridtopo.topology.index import QueryIndex, UnknownIdError, load_index
+from gridtopo.topology.index import QueryIndex, UnknownIdError
 from gridtopo.topology.queries import SwitchingError
 from tests.test_topology_index import (
     SWITCHING,
@@ -70,17 +70,6 @@ class Oracle:
 
     def protective(self) -> list[str]:
         return [e for e, k, *_ in self.edges.iter_rows() if k in ("breaker", "fuse", "recloser")]
-
-
-@pytest.fixture
-def index(model_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QueryIndex:
-    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
-    return load_index(model_engine)
-
-
-@pytest.fixture
-def oracle(model_engine: Engine) -> Oracle:
-    return Oracle(model_engine)
 
 
 def _fuse_with_customers(oracle: Oracle) -> tuple[str, set[str]]:

@@ -30,24 +30,13 @@ from gridtopo.db.read.frames import read_frame
 from gridtopo.db.read.network import read_network
 from gridtopo.outages import events as outages
 from gridtopo.quality.reliability import ReliabilityInputError, reliability_report
-from gridtopo.topology.index import QueryIndex, load_index
+from gridtopo.topology.index import QueryIndex
 from gridtopo.topology.regions import station_regions
 from tests.test_outage_events import Oracle, _fuse_with_customers, _switching_plan
 from tests.test_topology_index import SWITCHING
 
 UTC = dt.UTC
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))  # China has no daylight saving time
-
-
-@pytest.fixture
-def index(model_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> QueryIndex:
-    monkeypatch.chdir(tmp_path)  # a PostgreSQL index is written to the working directory
-    return load_index(model_engine)
-
-
-@pytest.fixture
-def oracle(model_engine: Engine) -> Oracle:
-    return Oracle(model_engine)
 
 
 def feeder_customers(engine: Engine, oracle: Oracle) -> dict[str, set[str]]:
