@@ -38,7 +38,7 @@ from sqlalchemy import (
 
 from gridtopo.clock import as_utc, now_seconds
 from gridtopo.db.models import Notice, NoticeDelivery, OutageEvent, Webhook
-from gridtopo.privacy import mask, mask_expression
+from gridtopo.privacy import mask_expression
 
 NOTICE_LOCK = 0x67746E6F
 """PostgreSQL advisory-lock key serialising notice writers ("gtno")."""
@@ -59,21 +59,30 @@ def next_seq(conn: Connection) -> int:
     return (conn.execute(select(func.max(Notice.seq))).scalar() or 0) + 1
 
 
-def notice_item(row: Any, *, reveal: bool) -> dict[str, Any]:
-    """A notice as the feed and the webhooks show it; the recipient masked unless ``reveal``.
-
-    >>> row = dict(id=7, seq=3, kind="restored", event_id=2, customer_id="0300100002560",
-    ...            channel="sms", recipient="13812344174", text="已恢复供电", etr=None,
-    ...            due_at=dt.datetime(2024, 5, 6, 10), released_at=dt.datetime(2024, 5, 6, 10))
-    >>> notice_item(row, reveal=False)["recipient"]
-    '138****4174'
-    """
+def notice_item(row: Any) -> dict[str, Any]:
+    """A notice as the feed and the webhooks show it (the recipient as stored; the feed
+    masks it with :func:`mask_recipients` for a key without ``personal:read``)."""
     m = row if isinstance(row, dict) else row._mapping
     return {"id": m["id"], "seq": m["seq"], "kind": m["kind"], "event_id": m["event_id"],
             "customer_id": m["customer_id"], "channel": m["channel"],
-            "recipient": m["recipient"] if reveal else mask("phone", m["recipient"]),
-            "text": m["text"], "etr": _iso(m["etr"]), "due_at": _iso(m["due_at"]),
-            "released_at": _iso(m["released_at"])}
+            "recipient": m["recipient"], "text": m["text"], "etr": _iso(m["etr"]),
+            "due_at": _iso(m["due_at"]), "released_at": _iso(m["released_at"])}
+
+
+def mask_recipients(items: list[dict[str, Any]]) -> None:
+    """Mask the recipients of ``items`` in place, a page at once (one polars expression).
+
+    >>> items = [{"recipient": "13812344174"}, {"recipient": "020-83456789"}]
+    >>> mask_recipients(items)
+    >>> [i["recipient"] for i in items]
+    ['138****4174', '****6789']
+    """
+    if not items:
+        return
+    phones = pl.Series("phone", [i["recipient"] for i in items], dtype=pl.Utf8)
+    masked = pl.select(mask_expression("phone", pl.lit(phones))).to_series().to_list()
+    for item, value in zip(items, masked, strict=True):
+        item["recipient"] = value
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -97,12 +106,9 @@ def feed(engine: Engine, *, after: int = 0, limit: int = FEED_LIMIT, reveal: boo
     with engine.connect() as conn:
         rows = conn.execute(select(*FEED_COLUMNS).where(Notice.seq > after)
                             .order_by(Notice.seq).limit(min(limit, FEED_LIMIT))).all()
-    items = [notice_item(r, reveal=True) for r in rows]
-    if not reveal and items:
-        masked = pl.Series("phone", [i["recipient"] for i in items], dtype=pl.Utf8)
-        for item, value in zip(items, pl.select(mask_expression("phone", pl.lit(masked)))
-                               .to_series().to_list(), strict=True):
-            item["recipient"] = value
+    items = [notice_item(r) for r in rows]
+    if not reveal:
+        mask_recipients(items)
     return {"items": items, "next": items[-1]["seq"] if items else after}
 
 

@@ -11,7 +11,7 @@ in batches::
     X-Gridtopo-Delivery: <batch id, new for every attempt>
     X-Gridtopo-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 
-    {"webhook": "<name>", "notices": [<notice_item(..., reveal=True)>, ...]}
+    {"webhook": "<name>", "notices": [<notice_item(...)>, ...]}
 
 A receiver checks the signature with :func:`verify_signature` and must be idempotent on the
 notice ``id``: delivery is *at least once* — a batch whose reply is lost (a dropped
@@ -351,7 +351,7 @@ def _body(engine: Engine, claim: _Claim) -> bytes:
         rows = conn.execute(select(*FEED_COLUMNS).where(Notice.id.in_(claim.notices))
                             .order_by(Notice.seq, Notice.id)).all()
     return json.dumps({"webhook": claim.name,
-                       "notices": [notice_item(r, reveal=True) for r in rows]},
+                       "notices": [notice_item(r) for r in rows]},
                       ensure_ascii=False, separators=(",", ":")).encode()
 
 
